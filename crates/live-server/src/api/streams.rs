@@ -1,0 +1,300 @@
+//! The catalog and the seller's lifecycle calls (API.md, "Streams").
+
+use crate::auth::{self, MaybeSeller, Seller};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::state::AppState;
+use crate::store::{self, Cursor, IngestChange, NewStream, Section};
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use live_core::api::{
+    CreateStream, EndResponse, EndStream, ErrorBody, IngestTarget, StartResponse, Stream,
+    StreamPage, UpdateStream, UploadTarget,
+};
+use live_core::{Outcome, StreamStatus, Transition, validate};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// Ids are ours; anything else cannot name a show.
+fn stream_id(id: String) -> Result<String, ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::stream_not_found());
+    }
+    Ok(id)
+}
+
+fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
+    match raw.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(ApiError::bad_request(
+            "invalid_input",
+            format!("limit must be 1 to {MAX_LIMIT} (got {n})"),
+        )),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/streams", tag = "streams",
+    request_body = CreateStream,
+    responses(
+        (status = 201, description = "Created, scheduled", body = Stream),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn create_stream(
+    State(state): State<AppState>,
+    seller: Seller,
+    Json(body): Json<CreateStream>,
+) -> Result<(StatusCode, Json<Stream>), ApiError> {
+    let now = Utc::now();
+    let new = NewStream {
+        title: validate::title(&body.title)?,
+        description: validate::description(body.description.as_deref().unwrap_or(""))?,
+        scheduled_at: validate::scheduled_at(body.scheduled_at.unwrap_or(now), now)?,
+    };
+    let row = store::insert(&state, &seller, new).await?;
+    tracing::info!(stream = %row.id, seller = %seller.id, "show scheduled");
+    let view = row.view(&state.settings, Some(&seller), now)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `live`, `upcoming` or `recent`.
+    section: Section,
+    /// 1 to 100; 20 when absent.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/streams", tag = "streams", params(ListParams),
+    responses((status = 200, body = StreamPage), (status = 400, body = ErrorBody)),
+)]
+pub async fn list_streams(
+    State(state): State<AppState>,
+    MaybeSeller(seller): MaybeSeller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<StreamPage>, ApiError> {
+    let limit = limit(params.limit)?;
+    let cursor = params.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let page = store::list_section(&state, params.section, cursor, limit).await?;
+    let now = Utc::now();
+    let wanted = match params.section {
+        Section::Live => StreamStatus::Live,
+        Section::Upcoming => StreamStatus::Scheduled,
+        Section::Recent => StreamStatus::Archived,
+    };
+    let mut streams = Vec::with_capacity(page.rows.len());
+    for row in &page.rows {
+        let view = row.view(&state.settings, seller.as_ref(), now)?;
+        // A row the sweeper has not settled yet (an ingest just lost) is left out.
+        if view.status == wanted {
+            streams.push(view);
+        }
+    }
+    Ok(Json(StreamPage {
+        streams,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwnParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/me/streams", tag = "streams", params(OwnParams),
+    responses((status = 200, body = StreamPage), (status = 401, body = ErrorBody)),
+    security(("seller" = [])),
+)]
+pub async fn my_streams(
+    State(state): State<AppState>,
+    seller: Seller,
+    Query(params): Query<OwnParams>,
+) -> Result<Json<StreamPage>, ApiError> {
+    let limit = limit(params.limit)?;
+    let cursor = params.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let page = store::list_own(&state, &seller, cursor, limit).await?;
+    let now = Utc::now();
+    let streams = page
+        .rows
+        .iter()
+        .map(|r| r.view(&state.settings, Some(&seller), now))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Json(StreamPage {
+        streams,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/streams/{id}", tag = "streams",
+    responses((status = 200, body = Stream), (status = 404, body = ErrorBody)),
+)]
+pub async fn get_stream(
+    State(state): State<AppState>,
+    MaybeSeller(seller): MaybeSeller,
+    Path(id): Path<String>,
+) -> Result<Json<Stream>, ApiError> {
+    let row = store::load_visible(&state, &stream_id(id)?, seller.as_ref()).await?;
+    Ok(Json(row.view(
+        &state.settings,
+        seller.as_ref(),
+        Utc::now(),
+    )?))
+}
+
+#[utoipa::path(
+    patch, path = "/api/streams/{id}", tag = "streams",
+    request_body = UpdateStream,
+    responses(
+        (status = 200, body = Stream), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn patch_stream(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateStream>,
+) -> Result<Json<Stream>, ApiError> {
+    let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
+    let now = Utc::now();
+    row.lifecycle()?
+        .apply(Transition::Edit, now, &state.settings.policy)?;
+    let title = body.title.as_deref().map(validate::title).transpose()?;
+    let description = body
+        .description
+        .as_deref()
+        .map(validate::description)
+        .transpose()?;
+    let scheduled_at = body
+        .scheduled_at
+        .map(|at| validate::scheduled_at(at, now))
+        .transpose()?;
+    let edited = store::edit(&state, &row, title, description, scheduled_at).await?;
+    if !edited {
+        // It left `scheduled` meanwhile: refuse with its status as it is now.
+        let row = store::load_owned(&state, &row.id, &seller).await?;
+        row.lifecycle()?
+            .apply(Transition::Edit, Utc::now(), &state.settings.policy)?;
+    }
+    let row = store::load_owned(&state, &row.id, &seller).await?;
+    Ok(Json(row.view(
+        &state.settings,
+        Some(&seller),
+        Utc::now(),
+    )?))
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/start", tag = "streams",
+    responses(
+        (status = 200, description = "A fresh stream key; the show goes live when media reaches the ingest", body = StartResponse),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn start_stream(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+) -> Result<Json<StartResponse>, ApiError> {
+    let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
+    let key = auth::random_token(auth::STREAM_KEY_PREFIX);
+    let change = IngestChange {
+        new_key_hash: Some(auth::hash_secret(&key)),
+        client: None,
+    };
+    let applied = store::apply(&state, &row.id, Some(Transition::Start), change).await?;
+    tracing::info!(stream = %row.id, "stream key issued; waiting for media");
+    Ok(Json(StartResponse {
+        ingest: IngestTarget {
+            url: state.settings.ingest_url.clone(),
+            stream_key: key,
+        },
+        stream: applied
+            .row
+            .view(&state.settings, Some(&seller), Utc::now())?,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/end", tag = "streams",
+    request_body = EndStream,
+    responses(
+        (status = 200, body = EndResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn end_stream(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    Json(body): Json<EndStream>,
+) -> Result<Json<EndResponse>, ApiError> {
+    let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
+    let applied = store::apply(
+        &state,
+        &row.id,
+        Some(Transition::End(body.outcome)),
+        IngestChange::default(),
+    )
+    .await?;
+    tracing::info!(stream = %row.id, outcome = ?body.outcome, "show ended");
+    let upload = (body.outcome == Outcome::Save).then(|| UploadTarget {
+        endpoint: "/api/uploads".into(),
+        metadata: [("stream_id".to_owned(), row.id.clone())].into(),
+    });
+    Ok(Json(EndResponse {
+        stream: applied
+            .row
+            .view(&state.settings, Some(&seller), Utc::now())?,
+        upload,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/cancel", tag = "streams",
+    responses(
+        (status = 200, body = Stream), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn cancel_stream(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+) -> Result<Json<Stream>, ApiError> {
+    let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
+    let applied = store::apply(
+        &state,
+        &row.id,
+        Some(Transition::Cancel),
+        IngestChange::default(),
+    )
+    .await?;
+    tracing::info!(stream = %row.id, "show cancelled");
+    Ok(Json(applied.row.view(
+        &state.settings,
+        Some(&seller),
+        Utc::now(),
+    )?))
+}

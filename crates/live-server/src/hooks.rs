@@ -1,0 +1,178 @@
+//! Ingest hooks called by nginx-rtmp (`on_publish`, `on_publish_done`, `on_update`).
+//! nginx-rtmp accepts a publisher on 2xx, renames its stream on 3xx (to `Location`)
+//! and drops it on 4xx. The rename reaches the relay that pushes the stream to the
+//! public application, not the HLS of the application published to: so sellers
+//! publish to `live` (no HLS) with their key, and viewers play `show/<public name>`.
+
+use crate::auth::{hash_secret, same_secret};
+use crate::error::{ApiError, Form, Query};
+use crate::state::AppState;
+use crate::store::{self, IngestChange, StreamRow};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use live_core::Transition;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/ingest/publish", post(publish))
+        .route("/hooks/ingest/publish_done", post(publish_done))
+        .route("/hooks/ingest/update", post(update))
+        .route("/hooks/ingest/relay", post(relay))
+}
+
+#[derive(Deserialize)]
+pub struct Secret {
+    secret: Option<String>,
+}
+
+/// The form nginx-rtmp posts (it sends more fields; these are the ones used).
+#[derive(Deserialize)]
+pub struct HookForm {
+    #[serde(default)]
+    call: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    addr: String,
+    #[serde(default)]
+    clientid: String,
+}
+
+fn check_secret(state: &AppState, q: &Secret) -> Result<(), ApiError> {
+    match &q.secret {
+        Some(s) if same_secret(s, &state.settings.hook_secret) => Ok(()),
+        _ => {
+            tracing::warn!("ingest hook called without the hook secret; refused");
+            Err(ApiError::Forbidden(
+                "the hook secret is missing or wrong".into(),
+            ))
+        }
+    }
+}
+
+fn refuse(message: &str) -> ApiError {
+    ApiError::Forbidden(message.to_owned())
+}
+
+/// The ingest relaying a stream to its public name: only for a show whose ingest is
+/// connected right now.
+async fn relay(
+    State(state): State<AppState>,
+    Query(q): Query<Secret>,
+    Form(form): Form<HookForm>,
+) -> Result<StatusCode, ApiError> {
+    check_secret(&state, &q)?;
+    let connected = match store::load(&state, &form.name).await? {
+        Some(row) => {
+            let lc = row
+                .lifecycle()?
+                .settle(chrono::Utc::now(), &state.settings.policy);
+            lc.ingest_state() == Some(live_core::IngestState::Connected)
+        }
+        None => false,
+    };
+    if connected {
+        Ok(StatusCode::OK)
+    } else {
+        tracing::warn!(addr = %form.addr, "relay refused: no show with a connected ingest has that name");
+        Err(refuse("no show with a connected ingest has that name"))
+    }
+}
+
+/// A publish: accepted (redirected to the public name) only for the current key of a
+/// show going live or reconnecting, with nobody else publishing it.
+async fn publish(
+    State(state): State<AppState>,
+    Query(q): Query<Secret>,
+    Form(form): Form<HookForm>,
+) -> Result<Response, ApiError> {
+    check_secret(&state, &q)?;
+    let Some(row) = store::load_by_key_hash(&state, &hash_secret(&form.name)).await? else {
+        tracing::warn!(addr = %form.addr, "publish refused: unknown or expired stream key");
+        return Err(refuse("unknown or expired stream key"));
+    };
+    let change = IngestChange {
+        new_key_hash: None,
+        client: Some(form.clientid.clone()),
+    };
+    match store::apply(&state, &row.id, Some(Transition::MediaArrived), change).await {
+        Ok(applied) => {
+            tracing::info!(stream = %row.id, addr = %form.addr, client = %form.clientid, status = %applied.after.status(), "ingest connected");
+            Ok((StatusCode::FOUND, [(header::LOCATION, row.id)]).into_response())
+        }
+        Err(ApiError::Transition(e)) => {
+            tracing::warn!(stream = %row.id, addr = %form.addr, "publish refused: {e}");
+            Err(refuse(&e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The stream an ingest connection publishes: by its public name (after the
+/// redirect) or its key, and only if that very connection is the current publisher.
+async fn publishing(state: &AppState, form: &HookForm) -> Result<Option<StreamRow>, ApiError> {
+    let row = match store::load(state, &form.name).await? {
+        Some(row) => Some(row),
+        None => store::load_by_key_hash(state, &hash_secret(&form.name)).await?,
+    };
+    Ok(row.filter(|r| r.ingest_client.as_deref() == Some(form.clientid.as_str())))
+}
+
+async fn publish_done(
+    State(state): State<AppState>,
+    Query(q): Query<Secret>,
+    Form(form): Form<HookForm>,
+) -> Result<StatusCode, ApiError> {
+    check_secret(&state, &q)?;
+    if let Some(row) = publishing(&state, &form).await? {
+        match store::apply(
+            &state,
+            &row.id,
+            Some(Transition::MediaDropped),
+            IngestChange::default(),
+        )
+        .await
+        {
+            Ok(_) => tracing::warn!(stream = %row.id, "ingest dropped; grace period started"),
+            Err(ApiError::Transition(e)) => {
+                tracing::debug!(stream = %row.id, "publish_done ignored: {e}")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+/// nginx-rtmp's periodic call while a client is connected; a refusal drops it.
+async fn update(
+    State(state): State<AppState>,
+    Query(q): Query<Secret>,
+    Form(form): Form<HookForm>,
+) -> Result<StatusCode, ApiError> {
+    check_secret(&state, &q)?;
+    if form.call != "update_publish" {
+        return Ok(StatusCode::OK);
+    }
+    let Some(row) = publishing(&state, &form).await? else {
+        return Err(refuse("this connection no longer publishes a live show"));
+    };
+    match store::apply(
+        &state,
+        &row.id,
+        Some(Transition::MediaUpdate),
+        IngestChange::default(),
+    )
+    .await
+    {
+        Ok(_) => Ok(StatusCode::OK),
+        Err(ApiError::Transition(e)) => {
+            tracing::info!(stream = %row.id, "publisher dropped: {e}");
+            Err(refuse(&e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,76 @@
+//! Feza Live's marketplace live service: the catalog of shows and their lifecycle,
+//! ingest hooks for nginx-rtmp, over SQLite or PostgreSQL.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hooks;
+pub mod state;
+pub mod store;
+pub mod sweeper;
+
+use crate::error::ApiError;
+use crate::state::{AppState, Settings};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::get;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
+
+/// Largest JSON body the API reads.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api::router();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .merge(hooks::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::bad_request("method_not_allowed", "this route does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Paths only: hook URLs carry the hook secret in their query.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Opens the database and resolves the configuration into the shared state.
+pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
+    let settings = Settings::from_config(cfg)?;
+    let db = db::Db::connect(&cfg.database_url).await?;
+    Ok(AppState {
+        db,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves, sweeping time-based changes meanwhile.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let sweeper = tokio::spawn(sweeper::run(state.clone(), Duration::from_secs(1)));
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    Ok(result?)
+}

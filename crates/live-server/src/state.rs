@@ -1,0 +1,51 @@
+//! What every handler shares.
+
+use crate::config::Config;
+use crate::db::Db;
+use chrono::TimeDelta;
+use live_core::Policy;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+}
+
+/// The configuration, resolved once at start.
+#[derive(Debug)]
+pub struct Settings {
+    pub policy: Policy,
+    /// Share links: `<public_base>/live/<id>`.
+    pub public_base: String,
+    /// `<playback_base>/<public name>.m3u8`.
+    pub playback_base: String,
+    /// Publish URL without the key.
+    pub ingest_url: String,
+    pub hook_secret: String,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            policy: Policy {
+                wait_timeout: TimeDelta::seconds(cfg.ingest_wait_s.into()),
+                reconnect_grace: TimeDelta::seconds(cfg.reconnect_grace_s.into()),
+                stale_after: TimeDelta::seconds(cfg.ingest_stale_s.into()),
+                ..Policy::default()
+            },
+            public_base: cfg.public_base(),
+            playback_base: cfg.playback_base.as_str().trim_end_matches('/').to_owned(),
+            ingest_url: cfg.ingest_url.as_str().trim_end_matches('/').to_owned(),
+            hook_secret: cfg.resolve_hook_secret()?,
+        })
+    }
+
+    pub fn share_url(&self, id: &str) -> String {
+        format!("{}/live/{id}", self.public_base)
+    }
+
+    pub fn playback_url(&self, public_name: &str) -> String {
+        format!("{}/{public_name}.m3u8", self.playback_base)
+    }
+}
