@@ -1,1 +1,372 @@
-//! Shared helpers of the test binaries.
+//! Helpers for the end-to-end and integration tests: a server on a fresh database
+//! (SQLite, or PostgreSQL when `FEZA_TEST_DB=postgres`), a private nginx-rtmp ingest,
+//! and a GStreamer publisher.
+
+pub mod ingest;
+
+use live_core::api::{StartResponse, Stream};
+use live_server::config::Config;
+use live_server::state::AppState;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const HOOK_SECRET: &str = "test-hook-secret-0123456789";
+
+/// Which database the suite runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+pub fn db_kind() -> DbKind {
+    match std::env::var("FEZA_TEST_DB").as_deref() {
+        Ok("postgres") => DbKind::Postgres,
+        Ok("sqlite") | Err(_) => DbKind::Sqlite,
+        Ok(other) => panic!("FEZA_TEST_DB must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A database of its own for one test.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match db_kind() {
+        DbKind::Sqlite => format!("sqlite://{}/feza.db", dir.display()),
+        DbKind::Postgres => {
+            let admin = std::env::var("FEZA_TEST_PG_URL").expect(
+                "FEZA_TEST_DB=postgres needs FEZA_TEST_PG_URL (scripts/test.sh starts PostgreSQL and sets it)",
+            );
+            let name = format!("feza_{}", uuid::Uuid::now_v7().simple());
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("PostgreSQL for the tests is not reachable");
+            sqlx::query(&format!("create database {name}"))
+                .execute(&pool)
+                .await
+                .expect("create a test database");
+            pool.close().await;
+            let (base, _) = admin
+                .rsplit_once('/')
+                .expect("FEZA_TEST_PG_URL ends with /DB");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// Knobs a test may turn.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub reconnect_grace_s: u32,
+    pub ingest_wait_s: u32,
+    pub ingest_stale_s: u32,
+    pub ingest_url: String,
+    pub playback_base: String,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            reconnect_grace_s: 60,
+            ingest_wait_s: 600,
+            ingest_stale_s: 10,
+            ingest_url: "rtmp://127.0.0.1:1935/live".into(),
+            playback_base: "http://127.0.0.1:8088/hls".into(),
+        }
+    }
+}
+
+/// A live-server on a free port, its own database, and an HTTP client.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cfg = Config {
+        listen: addr,
+        database_url: fresh_database(dir.path()).await,
+        data_dir: dir.path().join("data"),
+        ingest_url: opts.ingest_url.parse().unwrap(),
+        playback_base: opts.playback_base.parse().unwrap(),
+        public_url: None,
+        hook_secret: Some(HOOK_SECRET.into()),
+        reconnect_grace_s: opts.reconnect_grace_s,
+        ingest_wait_s: opts.ingest_wait_s,
+        ingest_stale_s: opts.ingest_stale_s,
+    };
+    let state = live_server::prepare(&cfg).await.expect("server state");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(live_server::serve(state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A response's status and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    pub fn stream(&self) -> Stream {
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|e| panic!("not a Stream ({e}): {}", self.body))
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "unexpected reply: {}", self.body);
+        self
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn hook_base(&self) -> String {
+        format!("{}/hooks/ingest", self.base)
+    }
+
+    /// A new seller's token.
+    pub async fn seller(&self, name: &str) -> String {
+        live_server::auth::create_seller(&self.state.db, name)
+            .await
+            .expect("create seller")
+            .1
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    fn auth(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, token: Option<&str>, path: &str) -> Reply {
+        self.send(Self::auth(self.client.get(self.url(path)), token))
+            .await
+    }
+
+    pub async fn post(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.send(Self::auth(self.client.post(self.url(path)), token).json(&body))
+            .await
+    }
+
+    pub async fn patch(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.send(Self::auth(self.client.patch(self.url(path)), token).json(&body))
+            .await
+    }
+
+    /// Creates a show starting now.
+    pub async fn create_stream(&self, token: &str, title: &str) -> Stream {
+        self.post(Some(token), "/api/streams", json!({ "title": title }))
+            .await
+            .expect(StatusCode::CREATED)
+            .stream()
+    }
+
+    pub async fn start(&self, token: &str, id: &str) -> StartResponse {
+        let r = self
+            .post(
+                Some(token),
+                &format!("/api/streams/{id}/start"),
+                Value::Null,
+            )
+            .await
+            .expect(StatusCode::OK);
+        serde_json::from_value(r.body).expect("a StartResponse")
+    }
+
+    pub async fn end(&self, token: &str, id: &str, outcome: &str) -> Reply {
+        self.post(
+            Some(token),
+            &format!("/api/streams/{id}/end"),
+            json!({ "outcome": outcome }),
+        )
+        .await
+    }
+
+    pub async fn stream(&self, token: Option<&str>, id: &str) -> Stream {
+        self.get(token, &format!("/api/streams/{id}"))
+            .await
+            .expect(StatusCode::OK)
+            .stream()
+    }
+
+    /// Ids of one whole section, every page walked.
+    pub async fn section_ids(&self, section: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/streams?section={section}&limit=100&cursor={c}"),
+                None => format!("/api/streams?section={section}&limit=100"),
+            };
+            let page = self.get(None, &path).await.expect(StatusCode::OK).body;
+            for s in page["streams"].as_array().unwrap() {
+                ids.push(s["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+
+    /// Calls an ingest hook as nginx-rtmp does (form-encoded).
+    pub async fn hook(&self, which: &str, secret: Option<&str>, form: &[(&str, &str)]) -> Reply {
+        let url = match secret {
+            Some(s) => format!("{}/{which}?secret={s}", self.hook_base()),
+            None => format!("{}/{which}", self.hook_base()),
+        };
+        self.send(self.client.post(url).form(form)).await
+    }
+
+    /// nginx-rtmp's `on_publish` for `key` from connection `client`.
+    pub async fn publish_hook(&self, key: &str, client: &str) -> Reply {
+        self.hook(
+            "publish",
+            Some(HOOK_SECRET),
+            &[
+                ("call", "publish"),
+                ("app", "live"),
+                ("name", key),
+                ("type", "live"),
+                ("addr", "127.0.0.1"),
+                ("clientid", client),
+            ],
+        )
+        .await
+    }
+
+    pub async fn publish_done_hook(&self, name: &str, client: &str) -> Reply {
+        self.hook(
+            "publish_done",
+            Some(HOOK_SECRET),
+            &[
+                ("call", "publish_done"),
+                ("app", "live"),
+                ("name", name),
+                ("addr", "127.0.0.1"),
+                ("clientid", client),
+            ],
+        )
+        .await
+    }
+
+    pub async fn update_hook(&self, name: &str, client: &str) -> Reply {
+        self.hook(
+            "update",
+            Some(HOOK_SECRET),
+            &[
+                ("call", "update_publish"),
+                ("app", "live"),
+                ("name", name),
+                ("addr", "127.0.0.1"),
+                ("clientid", client),
+            ],
+        )
+        .await
+    }
+
+    /// Runs one statement on the test database (to set up what the API cannot, such
+    /// as a show scheduled in the past).
+    pub async fn sql(&self, statement: &str) {
+        sqlx::query(statement)
+            .execute(&self.state.db.pool)
+            .await
+            .expect("test SQL");
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The repository root (for deploy/ and scripts/).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}

@@ -1,0 +1,191 @@
+//! A private nginx-rtmp ingest rendered from `deploy/`, and a GStreamer publisher.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Whether the tests must fail rather than skip when a part is missing.
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A free TCP port on loopback (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails (with what is missing) when `program` is not installed.
+pub fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is missing: install the Debian package {package} (scripts/install-deps.sh does)"
+    );
+}
+
+/// nginx with the RTMP module, on free loopback ports, calling the server's hooks.
+pub struct Ingest {
+    pub dir: tempfile::TempDir,
+    pub rtmp_port: u16,
+    pub http_port: u16,
+    child: Option<Child>,
+}
+
+impl Ingest {
+    pub fn start(hook_base: &str, secret: &str) -> Self {
+        require("nginx", "nginx libnginx-mod-rtmp");
+        let dir = tempfile::tempdir().unwrap();
+        let (rtmp_port, http_port) = (free_port(), free_port());
+        let root = crate::repo_root();
+        let rendered = Command::new(root.join("scripts/ingest.sh"))
+            .arg("render")
+            .arg(dir.path())
+            .arg(format!("127.0.0.1:{rtmp_port}"))
+            .arg(format!("127.0.0.1:{http_port}"))
+            .arg(hook_base)
+            .arg(secret)
+            .status()
+            .expect("run scripts/ingest.sh");
+        assert!(rendered.success(), "rendering the nginx config failed");
+        let mut ingest = Self {
+            dir,
+            rtmp_port,
+            http_port,
+            child: None,
+        };
+        ingest.run();
+        ingest
+    }
+
+    fn run(&mut self) {
+        let dir = self.dir.path();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        self.child = Some(child);
+        // Ready when both ports accept connections.
+        for _ in 0..100 {
+            let up = |p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+            if up(self.rtmp_port) && up(self.http_port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "nginx-rtmp did not start; see {}",
+            self.error_log_path().display()
+        );
+    }
+
+    /// Stops nginx at once (like a crash), keeping its directory.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Its worker may outlive the master for a moment.
+        let _ = std::fs::remove_file(self.dir.path().join("nginx.pid"));
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.run();
+    }
+
+    pub fn publish_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    pub fn ingest_url(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live", self.rtmp_port)
+    }
+
+    pub fn playback_base(&self) -> String {
+        format!("http://127.0.0.1:{}/hls", self.http_port)
+    }
+
+    pub fn hls_dir(&self) -> PathBuf {
+        self.dir.path().join("hls")
+    }
+
+    pub fn error_log_path(&self) -> PathBuf {
+        self.dir.path().join("error.log")
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `gst-launch-1.0` publishing a live test pattern and tone (H.264 + AAC in FLV).
+pub struct Publisher {
+    child: Child,
+}
+
+impl Publisher {
+    pub fn start(url: &str) -> Self {
+        require("gst-launch-1.0", "gstreamer1.0-tools");
+        let pipeline = format!(
+            "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=320,height=240,framerate=15/1 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=300 ! h264parse \
+             ! flvmux name=mux streamable=true ! rtmp2sink location={url} \
+             audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=44100,channels=2 ! voaacenc ! aacparse ! mux."
+        );
+        let child = Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(pipeline.split_whitespace())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gst-launch-1.0");
+        Self { child }
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for it to give up by itself (refused); true if it did.
+    pub fn exits_within(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if !self.running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Drops the connection abruptly.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
