@@ -40,11 +40,35 @@ pub struct Ingest {
     child: Option<Child>,
 }
 
+/// The ports an ingest will listen on, chosen before the server that must know them.
+#[derive(Clone, Copy, Debug)]
+pub struct IngestPorts {
+    pub rtmp: u16,
+    pub http: u16,
+}
+
+impl IngestPorts {
+    pub fn pick() -> Self {
+        Self {
+            rtmp: free_port(),
+            http: free_port(),
+        }
+    }
+
+    pub fn ingest_url(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live", self.rtmp)
+    }
+
+    pub fn playback_base(&self) -> String {
+        format!("http://127.0.0.1:{}/hls", self.http)
+    }
+}
+
 impl Ingest {
-    pub fn start(hook_base: &str, secret: &str) -> Self {
+    pub fn start(ports: IngestPorts, hook_base: &str, secret: &str) -> Self {
         require("nginx", "nginx libnginx-mod-rtmp");
         let dir = tempfile::tempdir().unwrap();
-        let (rtmp_port, http_port) = (free_port(), free_port());
+        let (rtmp_port, http_port) = (ports.rtmp, ports.http);
         let root = crate::repo_root();
         let rendered = Command::new(root.join("scripts/ingest.sh"))
             .arg("render")
@@ -56,6 +80,10 @@ impl Ingest {
             .status()
             .expect("run scripts/ingest.sh");
         assert!(rendered.success(), "rendering the nginx config failed");
+        // Tests keep the connection-level log, for failure messages.
+        let conf = dir.path().join("nginx.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, text.replace("error.log warn;", "error.log info;")).unwrap();
         let mut ingest = Self {
             dir,
             rtmp_port,
@@ -68,6 +96,7 @@ impl Ingest {
 
     fn run(&mut self) {
         let dir = self.dir.path();
+        use std::os::unix::process::CommandExt;
         let child = Command::new("nginx")
             .arg("-p")
             .arg(dir)
@@ -77,6 +106,8 @@ impl Ingest {
             .arg(dir.join("error.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
+            // A group of its own, so master and workers stop together.
+            .process_group(0)
             .spawn()
             .expect("start nginx");
         self.child = Some(child);
@@ -94,10 +125,12 @@ impl Ingest {
         );
     }
 
-    /// Stops nginx at once (like a crash), keeping its directory.
+    /// Stops nginx at once, master and workers (like a crash), keeping its directory.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.wait();
         }
         // Its worker may outlive the master for a moment.
@@ -113,16 +146,15 @@ impl Ingest {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
     }
 
-    pub fn ingest_url(&self) -> String {
-        format!("rtmp://127.0.0.1:{}/live", self.rtmp_port)
-    }
-
-    pub fn playback_base(&self) -> String {
-        format!("http://127.0.0.1:{}/hls", self.http_port)
-    }
-
     pub fn hls_dir(&self) -> PathBuf {
         self.dir.path().join("hls")
+    }
+
+    /// The last lines of nginx's error log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.error_log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     pub fn error_log_path(&self) -> PathBuf {
@@ -166,13 +198,13 @@ impl Publisher {
     }
 
     /// Waits up to `timeout` for it to give up by itself (refused); true if it did.
-    pub fn exits_within(&mut self, timeout: Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
+    pub async fn exits_within(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
             if !self.running() {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
     }

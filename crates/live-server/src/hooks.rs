@@ -154,6 +154,7 @@ async fn update(
     Form(form): Form<HookForm>,
 ) -> Result<StatusCode, ApiError> {
     check_secret(&state, &q)?;
+    tracing::debug!(call = %form.call, client = %form.clientid, "ingest update");
     if form.call != "update_publish" {
         return Ok(StatusCode::OK);
     }
