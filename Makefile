@@ -1,0 +1,27 @@
+# Feza Live. `make run` starts the whole local stack; `make test` runs every test.
+# Both install what is missing first (scripts/install-deps.sh).
+
+# One shared build directory outside the clone is only a speed-up; override freely.
+CARGO_TARGET_DIR ?= /var/tmp/feza-target
+export CARGO_TARGET_DIR
+
+.PHONY: run test bench deps lint fmt
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+bench:
+	bash scripts/bench.sh
+
+deps:
+	bash scripts/install-deps.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all

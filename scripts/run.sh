@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# make run: installs what is missing, builds, and starts the local stack: nginx-rtmp
+# ingest, live-server on SQLite, a demo seller and a demo show. Ctrl-C stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+
+data=${FEZA_DATA_DIR:-$root/data}
+listen=${FEZA_LISTEN:-127.0.0.1:8080}
+rtmp_listen=${FEZA_RTMP_LISTEN:-127.0.0.1:1935}
+hls_listen=${FEZA_HLS_LISTEN:-127.0.0.1:8088}
+mkdir -p "$data"
+data=$(cd "$data" && pwd)
+
+bash scripts/install-deps.sh
+echo "==> building"
+cargo build --locked -p live-server
+server_bin=$CARGO_TARGET_DIR/debug/live-server
+
+# The hook secret both sides share: the server reads this same file when unset.
+if [ -z "${FEZA_HOOK_SECRET:-}" ]; then
+  if [ ! -s "$data/hook_secret" ]; then
+    (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$data/hook_secret")
+  fi
+  FEZA_HOOK_SECRET=$(cat "$data/hook_secret")
+fi
+export FEZA_HOOK_SECRET FEZA_DATA_DIR=$data FEZA_LISTEN=$listen
+export DATABASE_URL=${DATABASE_URL:-sqlite://$data/feza.db}
+export FEZA_INGEST_URL=${FEZA_INGEST_URL:-rtmp://$rtmp_listen/live}
+export FEZA_PLAYBACK_BASE=${FEZA_PLAYBACK_BASE:-http://$hls_listen/hls}
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "==> stopping"
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped"
+}
+trap stop INT TERM EXIT
+
+# Each child in a process group of its own, so nginx's workers stop with it.
+spawn() { setsid "$@" & pids+=($!); }
+
+wait_for() { # URL WHAT
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "$2 did not start; see the logs in $data" >&2; exit 1
+}
+
+echo "==> ingest (nginx-rtmp) on rtmp://$rtmp_listen, HLS on http://$hls_listen"
+bash scripts/ingest.sh render "$data/ingest" "$rtmp_listen" "$hls_listen" "http://$listen/hooks/ingest" "$FEZA_HOOK_SECRET"
+spawn bash scripts/ingest.sh run "$data/ingest"
+wait_for "http://$hls_listen/health" "nginx-rtmp"
+
+echo "==> live-server on http://$listen ($(echo "$DATABASE_URL" | sed -E 's#://[^@/]*@#://***@#'))"
+spawn "$server_bin" serve
+wait_for "http://$listen/api/health" "live-server"
+
+if [ ! -s "$data/demo_seller_token" ]; then
+  "$server_bin" admin create-seller --name "Demo Seller" | tail -n 1 > "$data/demo_seller_token"
+fi
+token=$(cat "$data/demo_seller_token")
+
+# A demo show: created and started through the API, then fed a live test pattern.
+api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)"; }
+# The previous run's demo show is thrown away (it lost its publisher when that run stopped).
+if [ -s "$data/demo_show" ]; then
+  api -X POST "http://$listen/api/streams/$(cat "$data/demo_show")/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true
+fi
+show=$(api -X POST "http://$listen/api/streams" -d '{"title": "Feza Live demo: test pattern", "description": "A live test pattern from make run"}' | json 'd["id"]')
+echo "$show" > "$data/demo_show"
+key=$(api -X POST "http://$listen/api/streams/$show/start" | json 'd["ingest"]["stream_key"]')
+spawn gst-launch-1.0 -q \
+  videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 \
+  ! clockoverlay time-format="%H:%M:%S" ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=1000 \
+  ! h264parse ! flvmux name=mux streamable=true ! rtmp2sink location="$FEZA_INGEST_URL/$key" \
+  audiotestsrc is-live=true wave=sine volume=0.1 ! audio/x-raw,rate=44100,channels=2 ! voaacenc ! aacparse ! mux.
+for _ in $(seq 1 100); do
+  [ "$(curl -fsS "http://$listen/api/streams/$show" | json 'd["status"]')" = live ] && break
+  sleep 0.1
+done
+
+cat <<INFO
+
+Feza Live is running.
+  Live now (API)    http://$listen/api/streams?section=live
+  Upcoming          http://$listen/api/streams?section=upcoming
+  OpenAPI           http://$listen/api/openapi.json
+  Demo show         http://$listen/api/streams/$show
+  Demo playback     $FEZA_PLAYBACK_BASE/$show.m3u8   (ffplay or any HLS player)
+  Ingest            $FEZA_INGEST_URL   (the stream key comes from POST /api/streams/{id}/start)
+  Database          $DATABASE_URL
+  Demo seller token $token
+
+Press Ctrl-C to stop.
+INFO
+wait
