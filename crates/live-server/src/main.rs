@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API, the ingest hooks and the public pages.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Administrative tasks on the database.
     #[command(subcommand)]
     Admin(Admin),
@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(cfg) => serve(cfg).await,
+        Command::Serve(cfg) => serve(*cfg).await,
         Command::Admin(Admin::CreateSeller { name, database_url }) => {
             let db = Db::connect(&database_url).await?;
             let (id, token) = live_server::auth::create_seller(&db, &name)
