@@ -52,7 +52,9 @@ create index live_streams_live on live_streams (status, started_at, id);
 create index live_streams_upcoming on live_streams (status, scheduled_at, id);
 create index live_streams_recent on live_streams (status, ended_at, id);
 create index live_streams_vendor on live_streams (vendor_id, created_at, id);
-create index live_streams_ingest on live_streams (ingest_state);
+-- the sweeper's look-ups of shows whose ingest state is due to change with time
+create index live_streams_ingest_since on live_streams (ingest_state, ingest_since);
+create index live_streams_ingest_update on live_streams (ingest_state, ingest_last_update);
 create unique index live_streams_key on live_streams (ingest_key_hash);
 
 create table stream_viewers (

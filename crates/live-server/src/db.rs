@@ -49,12 +49,14 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10));
         let options = match backend {
             // WAL lets readers go on while one writer writes; the busy timeout makes a
-            // second writer wait instead of failing.
+            // second writer wait instead of failing. Reads go through a shared memory
+            // map instead of a read() per page.
             Backend::Sqlite => options.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
                         "pragma journal_mode = wal; pragma synchronous = normal; \
-                         pragma busy_timeout = 10000; pragma foreign_keys = on;",
+                         pragma busy_timeout = 10000; pragma foreign_keys = on; \
+                         pragma mmap_size = 268435456;",
                     )
                     .await?;
                     Ok(())

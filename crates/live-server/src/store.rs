@@ -554,8 +554,14 @@ pub async fn list_section(
         }
         Section::Upcoming => {
             let since = to_ms(Utc::now() - UPCOMING_OVERDUE);
-            ListQuery::new("s.status = 'scheduled'")
-                .and("s.scheduled_at >= $?", Arg::Int(since))
+            let query = ListQuery::new("s.status = 'scheduled'");
+            // A cursor at or past `since` implies it; stating both would let SQLite pick
+            // the weaker range and scan every show between now and the cursor.
+            let query = match &cursor {
+                Some(c) if c.key >= since => query,
+                _ => query.and("s.scheduled_at >= $?", Arg::Int(since)),
+            };
+            query
                 .page(state, "s.scheduled_at", false, cursor, limit, |r| {
                     r.scheduled_at
                 })
@@ -586,13 +592,21 @@ pub async fn list_own(
         .await
 }
 
-/// Ids of shows whose ingest state may change with time alone (for the sweeper).
-pub async fn ids_with_ingest(state: &AppState) -> Result<Vec<String>, ApiError> {
-    Ok(
-        sqlx::query_scalar("select id from live_streams where ingest_state is not null")
-            .fetch_all(&state.db.pool)
-            .await?,
+/// Ids of shows whose ingest state is due to change with time alone (for the sweeper):
+/// a lapsed wait, a silent publisher, an expired grace period.
+pub async fn ids_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
+    let policy = &state.settings.policy;
+    Ok(sqlx::query_scalar(
+        "select id from live_streams \
+         where (ingest_state = 'waiting' and ingest_since < $1) \
+         or (ingest_state = 'connected' and ingest_last_update < $2) \
+         or (ingest_state = 'reconnecting' and ingest_since < $3)",
     )
+    .bind(to_ms(now - policy.wait_timeout))
+    .bind(to_ms(now - policy.stale_after))
+    .bind(to_ms(now - policy.reconnect_grace))
+    .fetch_all(&state.db.pool)
+    .await?)
 }
 
 /// Edits a show's details while it is still scheduled; false if it no longer is.

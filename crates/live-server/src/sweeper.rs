@@ -19,7 +19,7 @@ pub async fn run(state: AppState, every: Duration) {
 }
 
 pub async fn sweep(state: &AppState) -> Result<(), crate::error::ApiError> {
-    for id in store::ids_with_ingest(state).await? {
+    for id in store::ids_due(state, chrono::Utc::now()).await? {
         let applied = store::apply(state, &id, None, IngestChange::default()).await?;
         if applied.after != applied.before {
             tracing::info!(
