@@ -43,8 +43,8 @@ count() {
 }
 
 failed=0
-step "unit tests"
-run_tests "$log_dir/unit.log" --workspace --lib --bins || failed=1
+step "unit tests and command-line tests"
+run_tests "$log_dir/unit.log" --workspace --exclude feza-tests || failed=1
 
 step "integration suite on SQLite"
 FEZA_TEST_DB=sqlite run_tests "$log_dir/sqlite.log" -p feza-tests --tests || failed=1

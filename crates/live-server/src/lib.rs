@@ -40,9 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .merge(hooks::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::bad_request("method_not_allowed", "this route does not take that method")
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Paths only: hook URLs carry the hook secret in their query.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

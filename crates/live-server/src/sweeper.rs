@@ -20,15 +20,17 @@ pub async fn run(state: AppState, every: Duration) {
 
 pub async fn sweep(state: &AppState) -> Result<(), crate::error::ApiError> {
     for id in store::ids_due(state, chrono::Utc::now()).await? {
-        let applied = store::apply(state, &id, None, IngestChange::default()).await?;
-        if applied.after != applied.before {
-            tracing::info!(
+        // One show that cannot be settled must not hold up the others.
+        match store::apply(state, &id, None, IngestChange::default()).await {
+            Ok(applied) if applied.after != applied.before => tracing::info!(
                 stream = %id,
                 status = %applied.after.status(),
                 ingest = ?applied.after.ingest_state(),
                 end_reason = ?applied.after.end_reason(),
                 "show changed with time"
-            );
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(stream = %id, error = %e, "could not settle a show"),
         }
     }
     Ok(())
