@@ -38,7 +38,8 @@ stop() {
   wait 2>/dev/null || true
   echo "stopped"
 }
-trap stop INT TERM EXIT
+trap stop EXIT
+trap 'stop; exit 0' INT TERM
 
 # Each child in a process group of its own, so nginx's workers stop with it.
 spawn() { setsid "$@" & pids+=($!); }
