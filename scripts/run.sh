@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run: installs what is missing, builds, and starts the local stack: nginx-rtmp
-# ingest, live-server on SQLite, a demo seller and a demo show. Ctrl-C stops it all.
+# ingest, live-server on SQLite, a demo seller and a demo show from the headless
+# broadcaster (live-cast). Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,8 +16,9 @@ data=$(cd "$data" && pwd)
 
 bash scripts/install-deps.sh
 echo "==> building"
-cargo build --locked -p live-server
+cargo build --locked -p live-server -p live-studio --bin live-server --bin live-cast
 server_bin=$CARGO_TARGET_DIR/debug/live-server
+broadcaster_bin=$CARGO_TARGET_DIR/debug/live-cast
 
 # The hook secret both sides share: the server reads this same file when unset.
 if [ -z "${FEZA_HOOK_SECRET:-}" ]; then
@@ -34,8 +36,11 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo; echo "==> stopping"
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Last started first: the broadcaster ends its show while the server is still up.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM -- "-${pids[i]}" 2>/dev/null || kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "stopped"
 }
 trap stop EXIT
@@ -64,23 +69,17 @@ fi
 token=$(cat "$data/demo_seller_token")
 
 # A demo show: created and started through the API, then fed a live test pattern.
-api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
 json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)"; }
-# The previous run's demo show is thrown away (it lost its publisher when that run stopped).
-if [ -s "$data/demo_show" ]; then
-  api -X POST "http://$listen/api/streams/$(cat "$data/demo_show")/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true
-fi
-show=$(api -X POST "http://$listen/api/streams" -d '{"title": "Feza Live demo: test pattern", "description": "A live test pattern from make run"}' | json 'd["id"]')
-echo "$show" > "$data/demo_show"
-key=$(api -X POST "http://$listen/api/streams/$show/start" | json 'd["ingest"]["stream_key"]')
-spawn gst-launch-1.0 -q \
-  videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 \
-  ! clockoverlay time-format="%H:%M:%S" ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=1000 \
-  ! h264parse ! flvmux name=mux streamable=true ! rtmp2sink location="$FEZA_INGEST_URL/$key" \
-  audiotestsrc is-live=true wave=sine volume=0.1 ! audio/x-raw,rate=44100,channels=2 ! voaacenc ! aacparse ! mux.
-for _ in $(seq 1 100); do
-  [ "$(curl -fsS "http://$listen/api/streams/$show" | json 'd["status"]')" = live ] && break
-  sleep 0.1
+# The demo show: the headless broadcaster goes live with its test source (a moving
+# pattern, a clock and a tone); it ends and saves the show when the stack stops.
+spawn "$broadcaster_bin" go-live --server "http://$listen" --token "$token" \
+  --title "Feza Live demo: test pattern" --profile 360p30 --record-dir "$data/recordings" \
+  > "$data/live-cast.log" 2>&1
+show=""
+for _ in $(seq 1 150); do
+  show=$(curl -fsS "http://$listen/api/streams?section=live" | json 'd["streams"][0]["id"] if d["streams"] else ""')
+  [ -n "$show" ] && break
+  sleep 0.2
 done
 
 cat <<INFO
@@ -89,7 +88,7 @@ Feza Live is running.
   Live now (API)    http://$listen/api/streams?section=live
   Upcoming          http://$listen/api/streams?section=upcoming
   OpenAPI           http://$listen/api/openapi.json
-  Demo show         http://$listen/api/streams/$show
+  Demo show         http://$listen/api/streams/$show   (broadcaster log: $data/live-cast.log)
   Demo playback     $FEZA_PLAYBACK_BASE/$show.m3u8   (ffplay or any HLS player)
   Ingest            $FEZA_INGEST_URL   (the stream key comes from POST /api/streams/{id}/start)
   Database          $DATABASE_URL

@@ -3,6 +3,7 @@
 //! and a GStreamer publisher.
 
 pub mod ingest;
+pub mod probe;
 
 use live_core::api::{StartResponse, Stream};
 use live_server::config::Config;
@@ -361,6 +362,20 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A server and a private nginx-rtmp ingest wired to each other.
+pub async fn stack(reconnect_grace_s: u32) -> (TestApp, ingest::Ingest) {
+    let ports = ingest::IngestPorts::pick();
+    let app = spawn_app_with(AppOptions {
+        reconnect_grace_s,
+        ingest_url: ports.ingest_url(),
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let ingest = ingest::Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
+    (app, ingest)
 }
 
 /// The repository root (for deploy/ and scripts/).

@@ -2,8 +2,9 @@
 //! goes live only when media arrives, plays over HLS under its public name, survives
 //! a dropped publisher within the grace period, and refuses every wrong publisher.
 
-use feza_tests::ingest::{Ingest, IngestPorts, Publisher, require};
-use feza_tests::{AppOptions, HOOK_SECRET, TestApp, eventually, spawn_app_with};
+use feza_tests::ingest::{Ingest, Publisher};
+use feza_tests::probe::codecs;
+use feza_tests::{TestApp, eventually};
 use live_core::{EndReason, IngestState, StreamStatus};
 use reqwest::StatusCode;
 use std::time::Duration;
@@ -11,16 +12,7 @@ use std::time::Duration;
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
 
 async fn stack(grace_s: u32) -> (TestApp, Ingest) {
-    let ports = IngestPorts::pick();
-    let app = spawn_app_with(AppOptions {
-        reconnect_grace_s: grace_s,
-        ingest_url: ports.ingest_url(),
-        playback_base: ports.playback_base(),
-        ..Default::default()
-    })
-    .await;
-    let ingest = Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
-    (app, ingest)
+    feza_tests::stack(grace_s).await
 }
 
 async fn wait_for_ingest(app: &TestApp, token: &str, id: &str, want: Option<IngestState>) {
@@ -28,31 +20,6 @@ async fn wait_for_ingest(app: &TestApp, token: &str, id: &str, want: Option<Inge
         (app.stream(Some(token), id).await.ingest_state == want).then_some(())
     })
     .await;
-}
-
-/// The codecs ffprobe finds in a URL or file, e.g. ["aac", "h264"].
-fn codecs(input: &str) -> Vec<String> {
-    require("ffprobe", "ffmpeg");
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            input,
-        ])
-        .output()
-        .expect("run ffprobe");
-    let mut c: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_owned())
-        .filter(|l| !l.is_empty())
-        .collect();
-    c.sort();
-    c.dedup(); // an HLS playlist lists its streams once per program too
-    c
 }
 
 // The server runs in this runtime: give it a thread of its own beside the test.

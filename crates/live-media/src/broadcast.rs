@@ -1,0 +1,157 @@
+//! A broadcast: the capture pipeline, its outputs and its recording, from start to a
+//! finished recording on disk.
+
+use crate::capture;
+use crate::ingest_url::IngestUrl;
+use crate::output::{Output, OutputStats};
+use crate::profile::{AudioProfile, VideoProfile};
+use crate::{MediaError, init};
+use gst::prelude::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct BroadcastConfig {
+    pub video: VideoProfile,
+    pub audio: AudioProfile,
+    /// Ingest outputs; the first is the marketplace's.
+    pub outputs: Vec<IngestUrl>,
+    /// The recording (Matroska, append-only while recording).
+    pub recording: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Media time since the start.
+    pub duration: Duration,
+    pub recording_bytes: u64,
+    pub outputs: Vec<OutputStats>,
+}
+
+/// What a broadcast leaves behind.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub recording: PathBuf,
+    pub duration: Duration,
+}
+
+pub struct Broadcast {
+    pipeline: gst::Pipeline,
+    outputs: Vec<Output>,
+    recording: PathBuf,
+}
+
+impl Broadcast {
+    pub fn start(config: BroadcastConfig) -> Result<Self, MediaError> {
+        init()?;
+        check_writable(&config.recording)?;
+        let capture = capture::build(
+            &config.video,
+            &config.audio,
+            &config.recording,
+            config.outputs.len(),
+        )?;
+        let outputs = config
+            .outputs
+            .into_iter()
+            .zip(&capture.taps)
+            .enumerate()
+            .map(|(i, (url, taps))| Output::start(i, url, taps))
+            .collect();
+        let broadcast = Self {
+            pipeline: capture.pipeline,
+            outputs,
+            recording: config.recording,
+        };
+        if let Err(e) = broadcast.pipeline.set_state(gst::State::Playing) {
+            let cause = broadcast.poll().err().map(|e| e.to_string());
+            broadcast.abort();
+            return Err(MediaError::Pipeline(cause.unwrap_or_else(|| e.to_string())));
+        }
+        tracing::info!(recording = %broadcast.recording.display(), "broadcast started");
+        Ok(broadcast)
+    }
+
+    /// A fatal error of the capture side (source, encoder, recording), if one happened.
+    pub fn poll(&self) -> Result<(), MediaError> {
+        let Some(bus) = self.pipeline.bus() else {
+            return Ok(());
+        };
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Err(MediaError::Pipeline(format!(
+                    "{} ({})",
+                    err.error(),
+                    err.debug().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            duration: self.duration(),
+            recording_bytes: std::fs::metadata(&self.recording)
+                .map(|m| m.len())
+                .unwrap_or(0),
+            outputs: self.outputs.iter().map(Output::stats).collect(),
+        }
+    }
+
+    fn duration(&self) -> Duration {
+        self.pipeline
+            .current_running_time()
+            .map(|t| Duration::from_nanos(t.nseconds()))
+            .unwrap_or_default()
+    }
+
+    /// Ends cleanly: EOS through every branch, so the recording is complete and each
+    /// ingest sees the stream end; then the outputs close.
+    pub fn stop(self) -> Result<Finished, MediaError> {
+        let duration = self.duration();
+        self.pipeline.send_event(gst::event::Eos::new());
+        let outcome = self.pipeline.bus().and_then(|bus| {
+            bus.timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+        });
+        let result = match outcome.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => Ok(Finished {
+                recording: self.recording.clone(),
+                duration,
+            }),
+            Some(gst::MessageView::Error(err)) => {
+                Err(MediaError::Finalize(err.error().to_string()))
+            }
+            _ => Err(MediaError::Finalize(
+                "the pipeline did not drain within 10 s; the recording is kept as it is".into(),
+            )),
+        };
+        self.abort();
+        result
+    }
+
+    fn abort(self) {
+        for output in self.outputs {
+            output.stop();
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn check_writable(path: &std::path::Path) -> Result<(), MediaError> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let fail = |reason: String| MediaError::RecordDir {
+        path: dir.display().to_string(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! An ingest URL, parsed at the edge. Its stream key never leaves in a log line,
+//! a stats line or an error message: `Display` and [`IngestUrl::scrub`] hide it.
+
+use crate::MediaError;
+use std::fmt;
+use url::Url;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestScheme {
+    Rtmp,
+    Rtmps,
+    Srt,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct IngestUrl {
+    url: Url,
+    scheme: IngestScheme,
+    /// The secret part: the last path segment (RTMP) or the `streamid`/`passphrase` (SRT).
+    secrets: Vec<String>,
+}
+
+impl IngestUrl {
+    pub fn parse(raw: &str) -> Result<Self, MediaError> {
+        let bad =
+            |why: &str| MediaError::InvalidUrl(format!("ingest URL {}: {why}", redact_raw(raw)));
+        let url = Url::parse(raw).map_err(|_| bad("is not a URL"))?;
+        let scheme = match url.scheme() {
+            "rtmp" => IngestScheme::Rtmp,
+            "rtmps" => IngestScheme::Rtmps,
+            "srt" => IngestScheme::Srt,
+            other => {
+                return Err(bad(&format!(
+                    "the scheme {other}:// is not supported; use rtmp://, rtmps:// or srt://"
+                )));
+            }
+        };
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        let mut secrets = Vec::new();
+        match scheme {
+            IngestScheme::Rtmp | IngestScheme::Rtmps => {
+                let segments: Vec<&str> =
+                    url.path_segments().map(|s| s.collect()).unwrap_or_default();
+                if segments.len() < 2 || segments.iter().any(|s| s.is_empty()) {
+                    return Err(bad("must be rtmp://HOST/APP/STREAM_KEY"));
+                }
+                secrets.push(segments[segments.len() - 1].to_owned());
+            }
+            IngestScheme::Srt => {
+                for (k, v) in url.query_pairs() {
+                    if matches!(k.as_ref(), "streamid" | "passphrase") && !v.is_empty() {
+                        secrets.push(v.into_owned());
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            url,
+            scheme,
+            secrets,
+        })
+    }
+
+    pub fn scheme(&self) -> IngestScheme {
+        self.scheme
+    }
+
+    /// The full URL, secret included: only for the element that connects.
+    pub fn expose(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// `text` with every secret of this URL replaced by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|s| s.len() >= 4)
+            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
+    }
+}
+
+/// Best effort for text that did not even parse: hide whatever follows the last slash.
+fn redact_raw(raw: &str) -> String {
+    match raw.rsplit_once('/') {
+        Some((head, tail)) if !tail.is_empty() => format!("{head}/***"),
+        _ => raw.to_owned(),
+    }
+}
+
+impl fmt::Display for IngestUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.scrub(self.url.as_str()))
+    }
+}
+
+impl fmt::Debug for IngestUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IngestUrl({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_show() {
+        let u = IngestUrl::parse("rtmp://ingest.example.com:1935/live/fzk_secretkey123").unwrap();
+        assert_eq!(u.to_string(), "rtmp://ingest.example.com:1935/live/***");
+        assert_eq!(
+            format!("{u:?}"),
+            "IngestUrl(rtmp://ingest.example.com:1935/live/***)"
+        );
+        assert_eq!(
+            u.scrub("failed to publish fzk_secretkey123"),
+            "failed to publish ***"
+        );
+        assert!(u.expose().ends_with("fzk_secretkey123"));
+        let s = IngestUrl::parse("srt://127.0.0.1:9000?streamid=publish:abcd1234").unwrap();
+        assert!(!s.to_string().contains("abcd1234"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_key_hidden() {
+        let e = IngestUrl::parse("http://example.com/live/fzk_secretkey123")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rtmp://, rtmps:// or srt://"), "{e}");
+        assert!(!e.contains("secretkey"), "{e}");
+        assert!(IngestUrl::parse("rtmp:///live/key").is_err());
+        assert!(IngestUrl::parse("rtmp://host/live").is_err());
+        assert!(IngestUrl::parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Feza Live's media engine on GStreamer: capture once, encode once, fan out to ingest
+//! outputs (each isolated in a pipeline of its own, reconnecting by itself) and to a
+//! crash-safe local recording. Knows nothing of the HTTP API.
+
+mod broadcast;
+mod capture;
+mod ingest_url;
+mod output;
+mod profile;
+mod remux;
+
+pub use broadcast::{Broadcast, BroadcastConfig, Finished, Stats};
+pub use ingest_url::{IngestScheme, IngestUrl};
+pub use output::{OutputState, OutputStats};
+pub use profile::{AudioProfile, VideoProfile};
+pub use remux::remux_to_mp4;
+
+use std::sync::OnceLock;
+
+/// What the media engine can fail with; messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("the GStreamer element {element} is missing: install {package}")]
+    MissingElement {
+        element: &'static str,
+        package: &'static str,
+    },
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("the recording folder {path} is not writable: {reason}")]
+    RecordDir { path: String, reason: String },
+    #[error("the media pipeline failed: {0}")]
+    Pipeline(String),
+    #[error("the recording could not be finished: {0}")]
+    Finalize(String),
+}
+
+impl From<gst::glib::Error> for MediaError {
+    fn from(e: gst::glib::Error) -> Self {
+        Self::Pipeline(e.to_string())
+    }
+}
+
+impl From<gst::glib::BoolError> for MediaError {
+    fn from(e: gst::glib::BoolError) -> Self {
+        Self::Pipeline(e.to_string())
+    }
+}
+
+impl From<gst::StateChangeError> for MediaError {
+    fn from(e: gst::StateChangeError) -> Self {
+        Self::Pipeline(e.to_string())
+    }
+}
+
+/// Initializes GStreamer once per process.
+pub fn init() -> Result<(), MediaError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| gst::init().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(MediaError::Init)
+}
+
+/// Makes a named element, or says which Debian package brings it.
+pub(crate) fn element(factory: &'static str, name: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| MediaError::MissingElement {
+            element: factory,
+            package: package_of(factory),
+        })
+}
+
+fn package_of(factory: &str) -> &'static str {
+    match factory {
+        "x264enc" => "gstreamer1.0-plugins-ugly",
+        "avenc_aac" => "gstreamer1.0-libav",
+        "clockoverlay" => "gstreamer1.0-x",
+        "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" => "gstreamer1.0-plugins-bad",
+        "flvmux" | "matroskamux" | "matroskademux" | "mp4mux" | "qtmux" => {
+            "gstreamer1.0-plugins-good"
+        }
+        _ => "gstreamer1.0-plugins-base",
+    }
+}

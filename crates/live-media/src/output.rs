@@ -1,0 +1,324 @@
+//! One ingest output: a pipeline of its own fed from the capture pipeline's taps, so a
+//! failing connection never touches the recording or the other outputs. When it fails
+//! it is torn down and rebuilt with exponential backoff; while it is down its samples
+//! are dropped, and a new connection starts on a keyframe.
+//!
+//! ```text
+//! appsrc (H.264) ─► h264parse ─┐
+//! appsrc (AAC)  ─► aacparse  ─┴─► flvmux ─► rtmp2sink      (rtmp://, rtmps://)
+//!                              └─► mpegtsmux ─► srtsink     (srt://)
+//! ```
+
+use crate::ingest_url::{IngestScheme, IngestUrl};
+use crate::{MediaError, element};
+use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(16);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputState {
+    Connecting,
+    Live,
+    /// Down; the next attempt is in `retry_in`.
+    Reconnecting {
+        attempt: u32,
+        retry_in: Duration,
+    },
+    Stopped,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputStats {
+    /// The URL with its key hidden.
+    pub url: String,
+    pub state: OutputState,
+    pub bytes_sent: u64,
+    pub reconnects: u32,
+    pub last_error: Option<String>,
+}
+
+/// The pipeline of a connection in progress, and where its timeline starts.
+struct Active {
+    pipeline: gst::Pipeline,
+    video: gst_app::AppSrc,
+    audio: gst_app::AppSrc,
+    /// (capture PTS of the first keyframe sent, this pipeline's running time then)
+    origin: Option<(gst::ClockTime, gst::ClockTime)>,
+}
+
+struct Shared {
+    url: IngestUrl,
+    active: Mutex<Option<Active>>,
+    state: Mutex<OutputState>,
+    last_error: Mutex<Option<String>>,
+    /// Media bytes handed to a connected output.
+    bytes_pushed: AtomicU64,
+    reconnects: AtomicU32,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn set_state(&self, state: OutputState) {
+        *lock(&self.state) = state;
+    }
+
+    /// Forwards one encoded sample from the capture pipeline, rebased onto the output
+    /// pipeline's timeline; never blocks the capture pipeline.
+    fn forward(&self, sample: &gst::Sample, video: bool) {
+        let mut guard = lock(&self.active);
+        let Some(active) = guard.as_mut() else { return };
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        let Some(pts) = buffer.pts() else { return };
+        let (base, offset) = match active.origin {
+            Some(origin) => origin,
+            // A connection starts on a keyframe; audio waits for it.
+            None if video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                let now = active
+                    .pipeline
+                    .current_running_time()
+                    .unwrap_or(gst::ClockTime::ZERO);
+                active.origin = Some((pts, now));
+                (pts, now)
+            }
+            None => return,
+        };
+        let Some(delta) = pts.checked_sub(base) else {
+            return;
+        };
+        let mut out = buffer.copy();
+        {
+            let b = out.make_mut();
+            b.set_pts(delta + offset);
+            b.set_dts(
+                buffer
+                    .dts()
+                    .and_then(|d| d.checked_sub(base))
+                    .map(|d| d + offset),
+            );
+        }
+        let src = if video { &active.video } else { &active.audio };
+        if src.caps().is_none() {
+            src.set_caps(sample.caps_owned().as_ref());
+        }
+        let size = out.size() as u64;
+        // A refused push means the connection is failing; its bus says so.
+        if src.push_buffer(out).is_ok() {
+            self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
+        }
+    }
+}
+
+pub(crate) struct Output {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Output {
+    pub fn start(
+        index: usize,
+        url: IngestUrl,
+        taps: &(gst_app::AppSink, gst_app::AppSink),
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            url,
+            active: Mutex::new(None),
+            state: Mutex::new(OutputState::Connecting),
+            last_error: Mutex::new(None),
+            bytes_pushed: AtomicU64::new(0),
+            reconnects: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+        });
+        for (tap, video) in [(&taps.0, true), (&taps.1, false)] {
+            // Weak: the capture pipeline must not keep a stopped output alive.
+            let weak = Arc::downgrade(&shared);
+            tap.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        if let Some(shared) = weak.upgrade() {
+                            shared.forward(&sample, video);
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        }
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("feza-output-{index}"))
+            .spawn(move || run(index, &worker))
+            .ok();
+        Self { shared, thread }
+    }
+
+    pub fn stats(&self) -> OutputStats {
+        let s = &self.shared;
+        OutputStats {
+            url: s.url.to_string(),
+            state: lock(&s.state).clone(),
+            bytes_sent: s.bytes_pushed.load(Ordering::Relaxed),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+            last_error: lock(&s.last_error).clone(),
+        }
+    }
+
+    /// Ends the connection cleanly (EOS through the muxer) and waits for it.
+    pub fn stop(mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bytes the network sink has exchanged with the ingest (the RTMP handshake and
+/// commands: > 0 once the connection is up), where it reports them.
+fn sink_bytes(pipeline: &gst::Pipeline) -> Option<u64> {
+    let sink = pipeline.by_name("feza-output-sink")?;
+    sink.find_property("stats")?;
+    let stats = sink.property::<gst::Structure>("stats");
+    stats
+        .get::<u64>("out-bytes-total")
+        .or_else(|_| stats.get::<u64>("bytes-sent"))
+        .ok()
+}
+
+fn build(url: &IngestUrl) -> Result<Active, MediaError> {
+    let pipeline = gst::Pipeline::with_name("feza-output");
+    let app_src = |name: &str| {
+        gst_app::AppSrc::builder()
+            .name(name)
+            .format(gst::Format::Time)
+            .is_live(true)
+            .do_timestamp(false)
+            .block(false)
+            .max_bytes(16 * 1024 * 1024)
+            .leaky_type(gst_app::AppLeakyType::Downstream)
+            .build()
+    };
+    let video = app_src("feza-output-video");
+    let audio = app_src("feza-output-audio");
+    let vparse = element("h264parse", "feza-output-video-parse")?;
+    let aparse = element("aacparse", "feza-output-audio-parse")?;
+    let (mux, sink) = match url.scheme() {
+        IngestScheme::Rtmp | IngestScheme::Rtmps => {
+            let mux = element("flvmux", "feza-output-mux")?;
+            mux.set_property("streamable", true);
+            let sink = element("rtmp2sink", "feza-output-sink")?;
+            sink.set_property("location", url.expose());
+            (mux, sink)
+        }
+        IngestScheme::Srt => {
+            let mux = element("mpegtsmux", "feza-output-mux")?;
+            let sink = element("srtsink", "feza-output-sink")?;
+            sink.set_property("uri", url.expose());
+            (mux, sink)
+        }
+    };
+    pipeline.add_many([
+        video.upcast_ref(),
+        audio.upcast_ref(),
+        &vparse,
+        &aparse,
+        &mux,
+        &sink,
+    ])?;
+    gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
+    gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
+    mux.link(&sink)?;
+    Ok(Active {
+        pipeline,
+        video,
+        audio,
+        origin: None,
+    })
+}
+
+/// Connects, and reconnects with backoff, until asked to stop.
+fn run(index: usize, shared: &Shared) {
+    let mut attempt: u32 = 0;
+    while !shared.stop.load(Ordering::SeqCst) {
+        shared.set_state(OutputState::Connecting);
+        let failure = match build(&shared.url) {
+            Ok(active) => connect(index, shared, active),
+            Err(e) => Some(e.to_string()),
+        };
+        let Some(failure) = failure else { break };
+        let failure = shared.url.scrub(&failure);
+        attempt += 1;
+        shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        let retry_in = Duration::from_secs(1 << attempt.min(4)).min(MAX_BACKOFF);
+        tracing::warn!(output = index, url = %shared.url, attempt, retry_in_s = retry_in.as_secs(), "ingest output failed: {failure}; reconnecting");
+        *lock(&shared.last_error) = Some(failure);
+        let until = Instant::now() + retry_in;
+        while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
+            shared.set_state(OutputState::Reconnecting {
+                attempt,
+                retry_in: until.saturating_duration_since(Instant::now()),
+            });
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    shared.set_state(OutputState::Stopped);
+}
+
+/// Runs one connection; `None` when it ended because of a stop, else why it failed.
+fn connect(index: usize, shared: &Shared, active: Active) -> Option<String> {
+    let pipeline = active.pipeline.clone();
+    let bus = pipeline.bus()?;
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        let _ = pipeline.set_state(gst::State::Null);
+        return Some(e.to_string());
+    }
+    *lock(&shared.active) = Some(active);
+    let failure = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break None;
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            // Live once the connection is up.
+            if sink_bytes(&pipeline).is_some_and(|b| b > 0)
+                && *lock(&shared.state) == OutputState::Connecting
+            {
+                tracing::info!(output = index, url = %shared.url, "ingest output live");
+                shared.set_state(OutputState::Live);
+            }
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Error(err) => {
+                break Some(format!(
+                    "{} ({})",
+                    err.error(),
+                    err.debug().unwrap_or_default()
+                ));
+            }
+            gst::MessageView::Eos(_) => break Some("the ingest closed the connection".into()),
+            _ => {}
+        }
+    };
+    let taken = lock(&shared.active).take();
+    if failure.is_none()
+        && let Some(a) = &taken
+    {
+        // A clean end: EOS through the muxer so the ingest sees the stream finish.
+        let _ = a.video.end_of_stream();
+        let _ = a.audio.end_of_stream();
+        let _ = bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(3),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    failure
+}

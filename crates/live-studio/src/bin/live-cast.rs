@@ -1,0 +1,152 @@
+//! The headless broadcaster: a show from the command line.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use live_core::Outcome;
+use live_media::{IngestUrl, VideoProfile};
+use live_studio::{ApiClient, GoLive};
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// Feza Live's headless broadcaster.
+#[derive(Parser)]
+#[command(name = "live-cast", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Save,
+    Discard,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates a show, goes live with it, and ends it (after --duration or on Ctrl-C).
+    GoLive {
+        /// The Feza Live server.
+        #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// The seller's token.
+        #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        title: String,
+        /// The source: `test` (a moving pattern, a clock and a tone).
+        #[arg(long, default_value = "test")]
+        source: String,
+        /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
+        #[arg(long = "extra-ingest")]
+        extra_ingest: Vec<String>,
+        /// Ends the show by itself after this long (30s, 5m, 1h).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Where the recording goes.
+        #[arg(long, default_value = "./recordings")]
+        record_dir: PathBuf,
+        /// What happens to the show at the end.
+        #[arg(long, value_enum, default_value = "save")]
+        outcome: OutcomeArg,
+        /// 720p30, 480p30 or 360p30.
+        #[arg(long, default_value = "720p30")]
+        profile: String,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?} is not a duration like 30s, 5m or 1h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::GoLive {
+            server,
+            token,
+            title,
+            source,
+            extra_ingest,
+            duration,
+            record_dir,
+            outcome,
+            profile,
+        } => {
+            if source != "test" {
+                bail!("unknown source {source:?}: only `test` is available in this build");
+            }
+            let video = VideoProfile::by_name(&profile).with_context(|| {
+                format!("unknown profile {profile:?}: use 720p30, 480p30 or 360p30")
+            })?;
+            let extra_ingests = extra_ingest
+                .iter()
+                .map(|u| IngestUrl::parse(u))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = ApiClient::new(&server, &token)?;
+            let go = GoLive {
+                title,
+                video,
+                extra_ingests,
+                record_dir,
+                duration,
+                outcome: match outcome {
+                    OutcomeArg::Save => Outcome::Save,
+                    OutcomeArg::Discard => Outcome::Discard,
+                },
+                stats_every: Duration::from_secs(2),
+            };
+            let stop = async {
+                shutdown_signal().await;
+                eprintln!("ending the show…");
+            };
+            let report = live_studio::session::go_live(&client, go, stop, |stats, show| {
+                println!("{}", live_studio::session::stats_line(stats, show));
+            })
+            .await?;
+            println!(
+                "show {} ended ({}) after {:.1} s",
+                report.stream.id,
+                report.stream.status,
+                report.duration.as_secs_f64()
+            );
+            if let Some(mp4) = &report.mp4 {
+                println!("recording: {}", mp4.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C, or a polite TERM from a supervisor.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,181 @@
+//! A show session: the server's lifecycle around the media engine. Create and start
+//! the show, broadcast to its ingest (plus any extra destinations) while recording,
+//! then end it with the seller's outcome and finish the recording.
+
+use crate::client::{ApiClient, ClientError};
+use live_core::Outcome;
+use live_core::api::Stream;
+use live_media::{
+    Broadcast, BroadcastConfig, IngestUrl, MediaError, OutputState, Stats, VideoProfile,
+};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("the server gave an ingest URL that cannot be used: {0}")]
+    Ingest(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct GoLive {
+    pub title: String,
+    pub video: VideoProfile,
+    pub extra_ingests: Vec<IngestUrl>,
+    pub record_dir: PathBuf,
+    /// Ends by itself after this long; otherwise when `stop` resolves.
+    pub duration: Option<Duration>,
+    pub outcome: Outcome,
+    /// How often `on_stats` is called.
+    pub stats_every: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionReport {
+    pub stream: Stream,
+    pub duration: Duration,
+    /// The crash-safe recording (kept on save, deleted on discard).
+    pub recording: Option<PathBuf>,
+    /// The web-playable copy made on save.
+    pub mp4: Option<PathBuf>,
+}
+
+/// Runs a whole show. `on_stats` sees the media stats and, when known, the server's
+/// view of the show.
+pub async fn go_live(
+    client: &ApiClient,
+    go: GoLive,
+    stop: impl Future<Output = ()>,
+    mut on_stats: impl FnMut(&Stats, Option<&Stream>),
+) -> Result<SessionReport, SessionError> {
+    let show = client.create_stream(&go.title).await?;
+    let started = client.start(&show.id).await?;
+    let ingest = IngestUrl::parse(&format!(
+        "{}/{}",
+        started.ingest.url.trim_end_matches('/'),
+        started.ingest.stream_key
+    ))
+    .map_err(|e| SessionError::Ingest(e.to_string()))?;
+    tracing::info!(stream = %show.id, ingest = %ingest, "going live");
+
+    let mut outputs = vec![ingest];
+    outputs.extend(go.extra_ingests.iter().cloned());
+    let recording = go.record_dir.join(format!("{}.mkv", show.id));
+    let config = BroadcastConfig {
+        video: go.video,
+        audio: Default::default(),
+        outputs,
+        recording: recording.clone(),
+    };
+    let broadcast = tokio::task::spawn_blocking(move || Broadcast::start(config))
+        .await
+        .map_err(|e| SessionError::Io(e.to_string()))??;
+
+    let mut ticker = tokio::time::interval(go.stats_every);
+    let deadline = async {
+        match go.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop, deadline);
+    let mut server_view: Option<Stream> = None;
+    let media_failure = loop {
+        tokio::select! {
+            () = &mut stop => break None,
+            () = &mut deadline => break None,
+            _ = ticker.tick() => {
+                if let Err(e) = broadcast.poll() {
+                    break Some(e);
+                }
+                if let Ok(s) = client.stream(&show.id).await {
+                    server_view = Some(s);
+                }
+                on_stats(&broadcast.stats(), server_view.as_ref());
+            }
+        }
+    };
+    let finished = tokio::task::spawn_blocking(move || broadcast.stop())
+        .await
+        .map_err(|e| SessionError::Io(e.to_string()))?;
+    if let Some(e) = media_failure {
+        tracing::error!(
+            "the broadcast failed: {e}; the recording so far is kept at {}",
+            recording.display()
+        );
+        return Err(e.into());
+    }
+    let finished = finished?;
+
+    let ended = client.end(&show.id, go.outcome).await.map_err(|e| {
+        tracing::error!(
+            "the show could not be ended on the server ({e}); the recording is kept at {}",
+            recording.display()
+        );
+        e
+    })?;
+    let (recording, mp4) = match go.outcome {
+        Outcome::Save => {
+            let mp4 = recording.with_extension("mp4");
+            let (src, dst) = (recording.clone(), mp4.clone());
+            tokio::task::spawn_blocking(move || live_media::remux_to_mp4(&src, &dst))
+                .await
+                .map_err(|e| SessionError::Io(e.to_string()))??;
+            (Some(recording), Some(mp4))
+        }
+        Outcome::Discard => {
+            std::fs::remove_file(&recording).map_err(|e| {
+                SessionError::Io(format!("could not delete {}: {e}", recording.display()))
+            })?;
+            (None, None)
+        }
+    };
+    Ok(SessionReport {
+        stream: ended.stream,
+        duration: finished.duration,
+        recording,
+        mp4,
+    })
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// One line of stats for a terminal or a log; stream keys never appear in it.
+pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
+    let t = stats.duration.as_secs();
+    let mut line = format!(
+        "{:02}:{:02}:{:02} | show {} | rec {}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        show.map_or("?".to_owned(), |s| s.status.to_string()),
+        mb(stats.recording_bytes)
+    );
+    for (i, o) in stats.outputs.iter().enumerate() {
+        let state = match &o.state {
+            OutputState::Connecting => "connecting".to_owned(),
+            OutputState::Live => "live".to_owned(),
+            OutputState::Reconnecting { attempt, retry_in } => format!(
+                "reconnecting (attempt {attempt}, retry in {} s)",
+                retry_in.as_secs()
+            ),
+            OutputState::Stopped => "stopped".to_owned(),
+        };
+        line.push_str(&format!(
+            " | out{i} {} {state} sent {} reconnects {}",
+            o.url,
+            mb(o.bytes_sent),
+            o.reconnects
+        ));
+    }
+    line
+}
