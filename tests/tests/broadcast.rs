@@ -115,3 +115,177 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     let mkv = report.recording.unwrap().to_string_lossy().into_owned();
     assert_eq!(codecs(&mkv), vec!["aac", "h264"]);
 }
+
+/// Runs `go` until `stop` is notified; returns the report and every stats line.
+async fn run_until_notified(
+    client: &ApiClient,
+    go: GoLive,
+    stop: Arc<tokio::sync::Notify>,
+) -> (live_studio::SessionReport, Vec<String>) {
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = lines.clone();
+    let report = live_studio::session::go_live(
+        client,
+        go,
+        async move { stop.notified().await },
+        move |stats, show| {
+            seen.lock()
+                .unwrap()
+                .push(live_studio::session::stats_line(stats, show));
+        },
+    )
+    .await
+    .expect("the show runs to its end");
+    let lines = lines.lock().unwrap().clone();
+    (report, lines)
+}
+
+fn go(record_dir: &std::path::Path, extra: Vec<live_media::IngestUrl>) -> GoLive {
+    GoLive {
+        title: "Spring sale".into(),
+        video: VideoProfile::P360_30,
+        extra_ingests: extra,
+        record_dir: record_dir.to_owned(),
+        duration: None,
+        outcome: Outcome::Save,
+        stats_every: Duration::from_millis(500),
+    }
+}
+
+/// The recording is whole: no jump over two frame durations, frames within 2 %.
+fn assert_gapless(file: &str, fps: u32) {
+    let media = duration_s(file);
+    let frames = video_pts(file).len() as f64;
+    let expected = f64::from(fps) * media;
+    assert!(
+        (frames - expected).abs() <= expected * 0.02,
+        "{frames} frames in {media:.2} s at {fps} fps"
+    );
+    let gap = largest_video_gap(file);
+    assert!(
+        gap <= 2.0 / f64::from(fps) + 1e-3,
+        "a gap of {gap:.3} s in {file}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broadcaster_reconnects_by_itself_after_the_ingest_dies_and_the_recording_has_no_gap() {
+    let (app, mut ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let session = run_until_notified(&client, go(record_dir.path(), vec![]), stop.clone());
+
+    let script = async {
+        let id = eventually("the show to go live", Duration::from_secs(15), || async {
+            let page = app.get(None, "/api/streams?section=live").await.body;
+            page["streams"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+        let started = app.stream(None, &id).await.started_at;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ingest.kill();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::task::block_in_place(|| ingest.restart());
+        // The broadcaster comes back by itself; the same show goes on.
+        eventually(
+            "the ingest to be connected again",
+            Duration::from_secs(60),
+            || async {
+                let s = app.stream(Some(&token), &id).await;
+                (s.ingest_state == Some(live_core::IngestState::Connected)
+                    && s.status == StreamStatus::Live)
+                    .then_some(())
+            },
+        )
+        .await;
+        assert_eq!(app.stream(None, &id).await.started_at, started);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.notify_one();
+    };
+    let ((report, lines), ()) = tokio::join!(session, script);
+    assert_eq!(report.stream.status, StreamStatus::Archived);
+    assert!(
+        lines.iter().any(|l| l.contains("reconnecting")),
+        "{lines:#?}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains(" live ") && !last.contains("reconnects 0"),
+        "{last}"
+    );
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert!(duration_s(&mp4) > 15.0);
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
+    use feza_tests::ingest::{free_port, require};
+    require("ffmpeg", "ffmpeg");
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A second RTMP server: ffmpeg listening, saving what it receives.
+    let port = free_port();
+    let received = dir.path().join("received.flv");
+    let mut listener = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-listen",
+            "1",
+            "-i",
+            &format!("rtmp://127.0.0.1:{port}/app/extra-key-1234"),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+        ])
+        .arg(&received)
+        .spawn()
+        .expect("start ffmpeg");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let extra =
+        live_media::IngestUrl::parse(&format!("rtmp://127.0.0.1:{port}/app/extra-key-1234"))
+            .unwrap();
+    let dead = live_media::IngestUrl::parse(&format!(
+        "rtmp://127.0.0.1:{}/app/dead-key-5678",
+        free_port()
+    ))
+    .unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let session = run_until_notified(&client, go(dir.path(), vec![extra, dead]), stop.clone());
+    let script = async {
+        eventually("the show to go live", Duration::from_secs(15), || async {
+            let page = app.get(None, "/api/streams?section=live").await.body;
+            page["streams"][0]["id"].as_str().map(|_| ())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        stop.notify_one();
+    };
+    let ((report, lines), ()) = tokio::join!(session, script);
+    let _ = listener.wait();
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("out1 rtmp://127.0.0.1") && last.contains("/app/*** live"),
+        "{last}"
+    );
+    assert!(
+        last.contains("out2") && last.contains("reconnecting"),
+        "{last}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("extra-key-1234") && !l.contains("dead-key-5678")),
+        "a key leaked"
+    );
+    assert_eq!(codecs(&received.to_string_lossy()), vec!["aac", "h264"]);
+    assert!(duration_s(&received.to_string_lossy()) > 4.0);
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}

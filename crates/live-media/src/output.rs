@@ -52,6 +52,8 @@ struct Active {
 
 struct Shared {
     url: IngestUrl,
+    /// The capture pipeline's taps, for the caps of what they carry.
+    taps: (gst_app::AppSink, gst_app::AppSink),
     active: Mutex<Option<Active>>,
     state: Mutex<OutputState>,
     last_error: Mutex<Option<String>>,
@@ -107,9 +109,6 @@ impl Shared {
             );
         }
         let src = if video { &active.video } else { &active.audio };
-        if src.caps().is_none() {
-            src.set_caps(sample.caps_owned().as_ref());
-        }
         let size = out.size() as u64;
         // A refused push means the connection is failing; its bus says so.
         if src.push_buffer(out).is_ok() {
@@ -131,6 +130,7 @@ impl Output {
     ) -> Self {
         let shared = Arc::new(Shared {
             url,
+            taps: taps.clone(),
             active: Mutex::new(None),
             state: Mutex::new(OutputState::Connecting),
             last_error: Mutex::new(None),
@@ -193,11 +193,32 @@ fn sink_bytes(pipeline: &gst::Pipeline) -> Option<u64> {
         .ok()
 }
 
-fn build(url: &IngestUrl) -> Result<Active, MediaError> {
+/// The caps a tap carries, once the capture pipeline has negotiated them.
+fn tap_caps(tap: &gst_app::AppSink) -> Option<gst::Caps> {
+    tap.static_pad("sink")?.current_caps()
+}
+
+fn build(shared: &Shared) -> Result<Active, MediaError> {
+    let url = &shared.url;
+    // The muxer writes its header (which streams there are) from the caps it has at
+    // the start: wait for both, so no receiver takes the show for video only.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (vcaps, acaps) = loop {
+        if let (Some(v), Some(a)) = (tap_caps(&shared.taps.0), tap_caps(&shared.taps.1)) {
+            break (v, a);
+        }
+        if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
+            return Err(MediaError::Pipeline(
+                "no media from the capture pipeline".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let pipeline = gst::Pipeline::with_name("feza-output");
-    let app_src = |name: &str| {
+    let app_src = |name: &str, caps: &gst::Caps| {
         gst_app::AppSrc::builder()
             .name(name)
+            .caps(caps)
             .format(gst::Format::Time)
             .is_live(true)
             .do_timestamp(false)
@@ -206,8 +227,8 @@ fn build(url: &IngestUrl) -> Result<Active, MediaError> {
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build()
     };
-    let video = app_src("feza-output-video");
-    let audio = app_src("feza-output-audio");
+    let video = app_src("feza-output-video", &vcaps);
+    let audio = app_src("feza-output-audio", &acaps);
     let vparse = element("h264parse", "feza-output-video-parse")?;
     let aparse = element("aacparse", "feza-output-audio-parse")?;
     let (mux, sink) = match url.scheme() {
@@ -249,7 +270,7 @@ fn run(index: usize, shared: &Shared) {
     let mut attempt: u32 = 0;
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
-        let failure = match build(&shared.url) {
+        let failure = match build(shared) {
             Ok(active) => connect(index, shared, active),
             Err(e) => Some(e.to_string()),
         };
