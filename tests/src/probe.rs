@@ -66,3 +66,42 @@ pub fn largest_video_gap(file: &str) -> f64 {
     pts.sort_by(f64::total_cmp);
     pts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
+
+/// Runs an ffmpeg analysis filter over a file; what it logs.
+fn ffmpeg_filter_log(file: &str, args: &[&str]) -> String {
+    require("ffmpeg", "ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i", file])
+        .args(args)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn field(line: &str, key: &str) -> Option<f64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// (start, duration) of every stretch of black video of 1 s or more.
+pub fn black_spans(file: &str) -> Vec<(f64, f64)> {
+    ffmpeg_filter_log(file, &["-an", "-vf", "blackdetect=d=1:pix_th=0.10"])
+        .lines()
+        .filter_map(|l| Some((field(l, "black_start:")?, field(l, "black_duration:")?)))
+        .collect()
+}
+
+/// (start, duration) of every stretch of silence (below -60 dB) of 1 s or more.
+pub fn silent_spans(file: &str) -> Vec<(f64, f64)> {
+    let log = ffmpeg_filter_log(file, &["-vn", "-af", "silencedetect=n=-60dB:d=1"]);
+    let starts: Vec<f64> = log
+        .lines()
+        .filter_map(|l| field(l, "silence_start:"))
+        .collect();
+    let durations: Vec<f64> = log
+        .lines()
+        .filter_map(|l| field(l, "silence_duration:"))
+        .collect();
+    starts.into_iter().zip(durations).collect()
+}

@@ -31,12 +31,18 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     };
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
-    let session =
-        live_studio::session::go_live(&client, go, std::future::pending(), move |stats, show| {
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = live_studio::session::go_live(
+        &client,
+        go,
+        std::future::pending(),
+        rx,
+        move |stats, show| {
             seen.lock()
                 .unwrap()
                 .push(live_studio::session::stats_line(stats, show));
-        });
+        },
+    );
 
     // Meanwhile, as a viewer: the show turns live and its HLS carries H.264 + AAC.
     let viewer = async {
@@ -121,6 +127,7 @@ async fn run_until_notified(
     client: &ApiClient,
     go: GoLive,
     stop: Arc<tokio::sync::Notify>,
+    controls: tokio::sync::mpsc::Receiver<live_studio::Control>,
 ) -> (live_studio::SessionReport, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
@@ -128,6 +135,7 @@ async fn run_until_notified(
         client,
         go,
         async move { stop.notified().await },
+        controls,
         move |stats, show| {
             seen.lock()
                 .unwrap()
@@ -175,7 +183,8 @@ async fn the_broadcaster_reconnects_by_itself_after_the_ingest_dies_and_the_reco
     let client = ApiClient::new(&app.base, &token).unwrap();
     let record_dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(tokio::sync::Notify::new());
-    let session = run_until_notified(&client, go(record_dir.path(), vec![]), stop.clone());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, go(record_dir.path(), vec![]), stop.clone(), rx);
 
     let script = async {
         let id = eventually("the show to go live", Duration::from_secs(15), || async {
@@ -257,7 +266,8 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
     ))
     .unwrap();
     let stop = Arc::new(tokio::sync::Notify::new());
-    let session = run_until_notified(&client, go(dir.path(), vec![extra, dead]), stop.clone());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, go(dir.path(), vec![extra, dead]), stop.clone(), rx);
     let script = async {
         eventually("the show to go live", Duration::from_secs(15), || async {
             let page = app.get(None, "/api/streams?section=live").await.body;
@@ -288,4 +298,54 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
     assert!(duration_s(&received.to_string_lossy()) > 4.0);
     let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black() {
+    use live_studio::Control;
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (controls, rx) = tokio::sync::mpsc::channel(4);
+    let session = run_until_notified(&client, go(dir.path(), vec![]), stop.clone(), rx);
+    let script = async {
+        eventually("the show to go live", Duration::from_secs(15), || async {
+            let page = app.get(None, "/api/streams?section=live").await.body;
+            page["streams"][0]["id"].as_str().map(|_| ())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        controls.send(Control::Mic { muted: true }).await.unwrap();
+        controls.send(Control::Camera { on: false }).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        controls.send(Control::Mic { muted: false }).await.unwrap();
+        controls.send(Control::Camera { on: true }).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.notify_one();
+    };
+    let ((report, lines), ()) = tokio::join!(session, script);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("mic muted") && l.contains("camera off")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("reconnects 0")),
+        "{lines:#?}"
+    );
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    let black = feza_tests::probe::black_spans(&mp4);
+    assert!(
+        black.iter().any(|(_, d)| (3.0..=5.0).contains(d)),
+        "black spans {black:?}"
+    );
+    let silent = feza_tests::probe::silent_spans(&mp4);
+    assert!(
+        silent.iter().any(|(_, d)| (3.0..=5.0).contains(d)),
+        "silent spans {silent:?}"
+    );
 }

@@ -8,6 +8,8 @@ use crate::profile::{AudioProfile, VideoProfile};
 use crate::{MediaError, init};
 use gst::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -24,6 +26,8 @@ pub struct BroadcastConfig {
 pub struct Stats {
     /// Media time since the start.
     pub duration: Duration,
+    pub mic_muted: bool,
+    pub camera_on: bool,
     pub recording_bytes: u64,
     pub outputs: Vec<OutputStats>,
 }
@@ -37,6 +41,8 @@ pub struct Finished {
 
 pub struct Broadcast {
     pipeline: gst::Pipeline,
+    mic: gst::Element,
+    camera_on: Arc<AtomicBool>,
     outputs: Vec<Output>,
     recording: PathBuf,
 }
@@ -60,6 +66,8 @@ impl Broadcast {
             .collect();
         let broadcast = Self {
             pipeline: capture.pipeline,
+            mic: capture.mic,
+            camera_on: capture.camera_on,
             outputs,
             recording: config.recording,
         };
@@ -92,11 +100,25 @@ impl Broadcast {
     pub fn stats(&self) -> Stats {
         Stats {
             duration: self.duration(),
+            mic_muted: self.mic.property::<bool>("mute"),
+            camera_on: self.camera_on.load(Ordering::Relaxed),
             recording_bytes: std::fs::metadata(&self.recording)
                 .map(|m| m.len())
                 .unwrap_or(0),
             outputs: self.outputs.iter().map(Output::stats).collect(),
         }
+    }
+
+    /// Silences the microphone (the audio track goes on, silent).
+    pub fn set_mic_muted(&self, muted: bool) {
+        self.mic.set_property("mute", muted);
+        tracing::info!(muted, "microphone");
+    }
+
+    /// Turns the camera off (black frames) or on again.
+    pub fn set_camera_on(&self, on: bool) {
+        self.camera_on.store(on, Ordering::Relaxed);
+        tracing::info!(on, "camera");
     }
 
     fn duration(&self) -> Duration {

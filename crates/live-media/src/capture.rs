@@ -6,6 +6,7 @@
 //! audiotestsrc ─► convert/resample ─► caps ─► volume (mic) ─► AAC encoder ─► aacparse ─────────► tee A
 //! tee V ─► queue ─┐
 //! tee A ─► queue ─┴─► matroskamux (streamable) ─► filesink              the recording
+//!         (the camera-off probe blackens frames right after the caps filter)
 //! tee V ─► queue (leaky) ─► appsink ┐
 //! tee A ─► queue (leaky) ─► appsink ┴─► output N (a pipeline of its own)
 //! ```
@@ -14,9 +15,15 @@ use crate::profile::{AudioProfile, VideoProfile};
 use crate::{MediaError, element};
 use gst::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) struct Capture {
     pub pipeline: gst::Pipeline,
+    /// The microphone's volume element (its `mute` property).
+    pub mic: gst::Element,
+    /// Cleared, the camera is off: every frame goes out black, timing untouched.
+    pub camera_on: Arc<AtomicBool>,
     /// (video, audio) app sinks, one pair per output, in order.
     pub taps: Vec<(gst_app::AppSink, gst_app::AppSink)>,
 }
@@ -165,6 +172,9 @@ pub(crate) fn build(
     gst::Element::link_many([&atee, &rec_aq, &rec_mux])?;
     rec_mux.link(&rec_sink)?;
 
+    let camera_on = Arc::new(AtomicBool::new(true));
+    blacken_when_off(&vcaps, video, camera_on.clone())?;
+
     let mut taps = Vec::with_capacity(outputs);
     for i in 0..outputs {
         let tap = |kind: &str, tee: &gst::Element| -> Result<gst_app::AppSink, MediaError> {
@@ -179,5 +189,43 @@ pub(crate) fn build(
         };
         taps.push((tap("video", &vtee)?, tap("audio", &atee)?));
     }
-    Ok(Capture { pipeline, taps })
+    Ok(Capture {
+        pipeline,
+        mic,
+        camera_on,
+        taps,
+    })
+}
+
+/// While the camera is off, overwrites each raw I420 frame with black: the encoder,
+/// the recording and every connection go on exactly as before.
+fn blacken_when_off(
+    caps_filter: &gst::Element,
+    video: &VideoProfile,
+    camera_on: Arc<AtomicBool>,
+) -> Result<(), MediaError> {
+    let info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, video.width, video.height)
+            .build()
+            .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    // Luma 16 then chroma 128 is black in limited-range YUV.
+    let chroma_start = info.offset()[1];
+    let pad = caps_filter
+        .static_pad("src")
+        .ok_or_else(|| MediaError::Pipeline("the video caps filter has no src pad".into()))?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+        if camera_on.load(Ordering::Relaxed) {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut()
+            && let Ok(mut map) = buffer.make_mut().map_writable()
+        {
+            let data = map.as_mut_slice();
+            let split = chroma_start.min(data.len());
+            data[..split].fill(16);
+            data[split..].fill(128);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
 }

@@ -5,4 +5,4 @@ pub mod client;
 pub mod session;
 
 pub use client::{ApiClient, ClientError};
-pub use session::{GoLive, SessionError, SessionReport};
+pub use session::{Control, GoLive, SessionError, SessionReport};

@@ -37,6 +37,26 @@ pub struct GoLive {
     pub stats_every: Duration,
 }
 
+/// What a seller changes while live; no connection drops for any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Mic { muted: bool },
+    Camera { on: bool },
+}
+
+impl Control {
+    /// `mute`, `unmute`, `camera off`, `camera on` (as typed at `live-cast`).
+    pub fn parse(line: &str) -> Option<Self> {
+        Some(match line.trim() {
+            "mute" => Self::Mic { muted: true },
+            "unmute" => Self::Mic { muted: false },
+            "camera off" => Self::Camera { on: false },
+            "camera on" => Self::Camera { on: true },
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SessionReport {
     pub stream: Stream,
@@ -47,12 +67,13 @@ pub struct SessionReport {
     pub mp4: Option<PathBuf>,
 }
 
-/// Runs a whole show. `on_stats` sees the media stats and, when known, the server's
-/// view of the show.
+/// Runs a whole show. `controls` change it while live; `on_stats` sees the media
+/// stats and, when known, the server's view of the show.
 pub async fn go_live(
     client: &ApiClient,
     go: GoLive,
     stop: impl Future<Output = ()>,
+    mut controls: tokio::sync::mpsc::Receiver<Control>,
     mut on_stats: impl FnMut(&Stats, Option<&Stream>),
 ) -> Result<SessionReport, SessionError> {
     let show = client.create_stream(&go.title).await?;
@@ -87,10 +108,16 @@ pub async fn go_live(
     };
     tokio::pin!(stop, deadline);
     let mut server_view: Option<Stream> = None;
+    let mut controls_open = true;
     let media_failure = loop {
         tokio::select! {
             () = &mut stop => break None,
             () = &mut deadline => break None,
+            control = controls.recv(), if controls_open => match control {
+                Some(Control::Mic { muted }) => broadcast.set_mic_muted(muted),
+                Some(Control::Camera { on }) => broadcast.set_camera_on(on),
+                None => controls_open = false,
+            },
             _ = ticker.tick() => {
                 if let Err(e) = broadcast.poll() {
                     break Some(e);
@@ -160,6 +187,12 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
         show.map_or("?".to_owned(), |s| s.status.to_string()),
         mb(stats.recording_bytes)
     );
+    if stats.mic_muted {
+        line.push_str(" | mic muted");
+    }
+    if !stats.camera_on {
+        line.push_str(" | camera off");
+    }
     for (i, o) in stats.outputs.iter().enumerate() {
         let state = match &o.state {
             OutputState::Connecting => "connecting".to_owned(),

@@ -117,10 +117,29 @@ async fn main() -> anyhow::Result<()> {
                 shutdown_signal().await;
                 eprintln!("ending the show…");
             };
-            let report = live_studio::session::go_live(&client, go, stop, |stats, show| {
-                println!("{}", live_studio::session::stats_line(stats, show));
-            })
-            .await?;
+            // Typed while live: mute, unmute, camera off, camera on.
+            let (control_tx, controls) = tokio::sync::mpsc::channel(8);
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    match live_studio::Control::parse(&line) {
+                        Some(c) => {
+                            if control_tx.send(c).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => eprintln!(
+                            "unknown command {line:?}: type mute, unmute, camera off or camera on"
+                        ),
+                    }
+                }
+            });
+            let report =
+                live_studio::session::go_live(&client, go, stop, controls, |stats, show| {
+                    println!("{}", live_studio::session::stats_line(stats, show));
+                })
+                .await?;
             println!(
                 "show {} ended ({}) after {:.1} s",
                 report.stream.id,
