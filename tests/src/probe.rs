@@ -60,6 +60,15 @@ pub fn video_pts(file: &str) -> Vec<f64> {
     .collect()
 }
 
+/// Seconds of video actually present (last frame minus first): for files that were
+/// never finalized and so carry no duration.
+pub fn video_span_s(file: &str) -> f64 {
+    let pts = video_pts(file);
+    let max = pts.iter().copied().fold(f64::MIN, f64::max);
+    let min = pts.iter().copied().fold(f64::MAX, f64::min);
+    if pts.is_empty() { 0.0 } else { max - min }
+}
+
 /// The largest step between consecutive video timestamps (in presentation order).
 pub fn largest_video_gap(file: &str) -> f64 {
     let mut pts = video_pts(file);

@@ -28,6 +28,8 @@ pub struct Stats {
     pub duration: Duration,
     pub mic_muted: bool,
     pub camera_on: bool,
+    /// Minutes of recording the disk still holds at this bitrate.
+    pub recording_minutes_left: u64,
     pub recording_bytes: u64,
     pub outputs: Vec<OutputStats>,
 }
@@ -41,6 +43,7 @@ pub struct Finished {
 
 pub struct Broadcast {
     pipeline: gst::Pipeline,
+    bytes_per_minute: u64,
     mic: gst::Element,
     camera_on: Arc<AtomicBool>,
     outputs: Vec<Output>,
@@ -50,7 +53,9 @@ pub struct Broadcast {
 impl Broadcast {
     pub fn start(config: BroadcastConfig) -> Result<Self, MediaError> {
         init()?;
+        let bytes_per_minute = crate::profile::bytes_per_minute(&config.video, &config.audio);
         check_writable(&config.recording)?;
+        check_space(&config.recording, bytes_per_minute)?;
         let capture = capture::build(
             &config.video,
             &config.audio,
@@ -66,6 +71,7 @@ impl Broadcast {
             .collect();
         let broadcast = Self {
             pipeline: capture.pipeline,
+            bytes_per_minute,
             mic: capture.mic,
             camera_on: capture.camera_on,
             outputs,
@@ -87,11 +93,11 @@ impl Broadcast {
         };
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(err) = msg.view() {
-                return Err(MediaError::Pipeline(format!(
-                    "{} ({})",
-                    err.error(),
-                    err.debug().unwrap_or_default()
-                )));
+                let text = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
+                if err.error().matches(gst::ResourceError::NoSpaceLeft) {
+                    return Err(MediaError::DiskFull(text));
+                }
+                return Err(MediaError::Pipeline(text));
             }
         }
         Ok(())
@@ -102,6 +108,7 @@ impl Broadcast {
             duration: self.duration(),
             mic_muted: self.mic.property::<bool>("mute"),
             camera_on: self.camera_on.load(Ordering::Relaxed),
+            recording_minutes_left: minutes_left(&self.recording, self.bytes_per_minute),
             recording_bytes: std::fs::metadata(&self.recording)
                 .map(|m| m.len())
                 .unwrap_or(0),
@@ -161,6 +168,37 @@ impl Broadcast {
         }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// Refuses to start with less than 10 minutes of recording space, warns under 30.
+const MIN_MINUTES: u64 = 10;
+const WARN_MINUTES: u64 = 30;
+
+fn minutes_left(recording: &std::path::Path, bytes_per_minute: u64) -> u64 {
+    let dir = recording.parent().unwrap_or(std::path::Path::new("."));
+    fs4::available_space(dir).map_or(0, |free| free / bytes_per_minute.max(1))
+}
+
+fn check_space(recording: &std::path::Path, bytes_per_minute: u64) -> Result<(), MediaError> {
+    let dir = recording.parent().unwrap_or(std::path::Path::new("."));
+    let free = fs4::available_space(dir).map_err(|e| MediaError::RecordDir {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let minutes = free / bytes_per_minute.max(1);
+    if minutes < MIN_MINUTES {
+        let _ = std::fs::remove_file(recording);
+        return Err(MediaError::DiskSpace {
+            path: dir.display().to_string(),
+            minutes,
+            free_mb: free / 1_000_000,
+            needed: MIN_MINUTES,
+        });
+    }
+    if minutes < WARN_MINUTES {
+        tracing::warn!(minutes, path = %dir.display(), "little recording space left");
+    }
+    Ok(())
 }
 
 fn check_writable(path: &std::path::Path) -> Result<(), MediaError> {

@@ -31,6 +31,17 @@ pub enum MediaError {
     InvalidUrl(String),
     #[error("the recording folder {path} is not writable: {reason}")]
     RecordDir { path: String, reason: String },
+    #[error(
+        "only {minutes} minutes of recording fit in {path} ({free_mb} MB free; at least {needed} are needed): free some space or record elsewhere"
+    )]
+    DiskSpace {
+        path: String,
+        minutes: u64,
+        free_mb: u64,
+        needed: u64,
+    },
+    #[error("the recording disk is full ({0}); what was recorded until then is kept")]
+    DiskFull(String),
     #[error("the media pipeline failed: {0}")]
     Pipeline(String),
     #[error("the recording could not be finished: {0}")]

@@ -61,3 +61,10 @@ impl Default for AudioProfile {
         }
     }
 }
+
+/// Bytes one minute of recording takes with these profiles (a little headroom for the
+/// container).
+pub fn bytes_per_minute(video: &VideoProfile, audio: &AudioProfile) -> u64 {
+    let kbps = u64::from(video.bitrate_kbps) + u64::from(audio.bitrate_kbps);
+    kbps * 1000 / 8 * 60 * 105 / 100
+}

@@ -180,12 +180,13 @@ fn mb(bytes: u64) -> String {
 pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     let t = stats.duration.as_secs();
     let mut line = format!(
-        "{:02}:{:02}:{:02} | show {} | rec {}",
+        "{:02}:{:02}:{:02} | show {} | rec {} ({} min of disk left)",
         t / 3600,
         t / 60 % 60,
         t % 60,
         show.map_or("?".to_owned(), |s| s.status.to_string()),
-        mb(stats.recording_bytes)
+        mb(stats.recording_bytes),
+        stats.recording_minutes_left
     );
     if stats.mic_muted {
         line.push_str(" | mic muted");
