@@ -22,6 +22,7 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     let profile = VideoProfile::P360_30;
     let go = GoLive {
         title: "Spring sale".into(),
+        source: live_media::Source::Test,
         video: profile,
         extra_ingests: vec![],
         record_dir: record_dir.path().to_owned(),
@@ -151,6 +152,7 @@ async fn run_until_notified(
 fn go(record_dir: &std::path::Path, extra: Vec<live_media::IngestUrl>) -> GoLive {
     GoLive {
         title: "Spring sale".into(),
+        source: live_media::Source::Test,
         video: VideoProfile::P360_30,
         extra_ingests: extra,
         record_dir: record_dir.to_owned(),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 fn config(recording: std::path::PathBuf, video: VideoProfile) -> BroadcastConfig {
     BroadcastConfig {
+        source: live_media::Source::Test,
         video,
         audio: AudioProfile::default(),
         outputs: vec![],
@@ -122,4 +123,21 @@ fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
     assert_eq!(codecs(&path), vec!["aac", "h264"]);
     let kept = video_span_s(&path);
     assert!(kept >= 2.0, "{kept:.2} s kept");
+}
+
+#[test]
+fn a_missing_camera_is_a_clear_error_and_listing_devices_never_hangs() {
+    let started = Instant::now();
+    let devices = live_media::list_devices().expect("the device monitor runs");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(devices.iter().all(|d| !d.id.is_empty()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path().join("show.mkv"), VideoProfile::P360_30);
+    cfg.source = live_media::Source::Devices {
+        camera: "/dev/no-such-camera".into(),
+        microphone: None,
+    };
+    let err = Broadcast::start(cfg).err().expect("refused");
+    assert!(matches!(err, MediaError::DeviceNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("live-cast devices"), "{err}");
 }

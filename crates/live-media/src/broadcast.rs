@@ -12,8 +12,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Where the picture and sound come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// A moving test pattern with a clock, and a tone: demos, tests, no camera.
+    #[default]
+    Test,
+    /// Devices by id (see `list_devices`); no microphone means a silent track.
+    Devices {
+        camera: String,
+        microphone: Option<String>,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct BroadcastConfig {
+    pub source: Source,
     pub video: VideoProfile,
     pub audio: AudioProfile,
     /// Ingest outputs; the first is the marketplace's.
@@ -57,6 +71,7 @@ impl Broadcast {
         check_writable(&config.recording)?;
         check_space(&config.recording, bytes_per_minute)?;
         let capture = capture::build(
+            &config.source,
             &config.video,
             &config.audio,
             &config.recording,

@@ -11,6 +11,8 @@
 //! tee A ─► queue (leaky) ─► appsink ┴─► output N (a pipeline of its own)
 //! ```
 
+use crate::broadcast::Source;
+use crate::devices::{DeviceKind, open};
 use crate::profile::{AudioProfile, VideoProfile};
 use crate::{MediaError, element};
 use gst::prelude::*;
@@ -64,6 +66,7 @@ fn aac_encoder(profile: &AudioProfile) -> Result<gst::Element, MediaError> {
 }
 
 pub(crate) fn build(
+    source: &Source,
     video: &VideoProfile,
     audio: &AudioProfile,
     recording: &Path,
@@ -71,11 +74,20 @@ pub(crate) fn build(
 ) -> Result<Capture, MediaError> {
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
-    let vsrc = element("videotestsrc", "feza-video-src")?;
-    vsrc.set_property("is-live", true);
-    vsrc.set_property_from_str("pattern", "smpte");
-    let clock = element("clockoverlay", "feza-video-clock")?;
-    clock.set_property("time-format", "%H:%M:%S");
+    let (vsrc, clock) = match source {
+        Source::Test => {
+            let vsrc = element("videotestsrc", "feza-video-src")?;
+            vsrc.set_property("is-live", true);
+            vsrc.set_property_from_str("pattern", "smpte");
+            let clock = element("clockoverlay", "feza-video-clock")?;
+            clock.set_property("time-format", "%H:%M:%S");
+            (vsrc, clock)
+        }
+        Source::Devices { camera, .. } => (
+            open(camera, DeviceKind::Camera, "feza-video-src")?,
+            element("identity", "feza-video-clock")?,
+        ),
+    };
     let vconv = element("videoconvert", "feza-video-convert")?;
     let vscale = element("videoscale", "feza-video-scale")?;
     let vrate = element("videorate", "feza-video-rate")?;
@@ -102,9 +114,21 @@ pub(crate) fn build(
     vparse.set_property("config-interval", -1i32);
     let vtee = element("tee", "feza-video-tee")?;
 
-    let asrc = element("audiotestsrc", "feza-audio-src")?;
-    asrc.set_property("is-live", true);
-    asrc.set_property("volume", 0.2f64);
+    let asrc = match source {
+        Source::Devices {
+            microphone: Some(mic),
+            ..
+        } => open(mic, DeviceKind::Microphone, "feza-audio-src")?,
+        _ => {
+            let asrc = element("audiotestsrc", "feza-audio-src")?;
+            asrc.set_property("is-live", true);
+            match source {
+                Source::Test => asrc.set_property("volume", 0.2f64),
+                _ => asrc.set_property_from_str("wave", "silence"),
+            }
+            asrc
+        }
+    };
     let aconv = element("audioconvert", "feza-audio-convert")?;
     let aresample = element("audioresample", "feza-audio-resample")?;
     let acaps = caps_filter(

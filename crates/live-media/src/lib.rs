@@ -4,12 +4,14 @@
 
 mod broadcast;
 mod capture;
+mod devices;
 mod ingest_url;
 mod output;
 mod profile;
 mod remux;
 
-pub use broadcast::{Broadcast, BroadcastConfig, Finished, Stats};
+pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats};
+pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
 pub use output::{OutputState, OutputStats};
 pub use profile::{AudioProfile, VideoProfile};
@@ -29,6 +31,8 @@ pub enum MediaError {
     },
     #[error("{0}")]
     InvalidUrl(String),
+    #[error("there is no {kind} {id:?}: `live-cast devices` lists the ones present")]
+    DeviceNotFound { id: String, kind: &'static str },
     #[error("the recording folder {path} is not writable: {reason}")]
     RecordDir { path: String, reason: String },
     #[error(

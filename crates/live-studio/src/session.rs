@@ -27,6 +27,7 @@ pub enum SessionError {
 #[derive(Clone, Debug)]
 pub struct GoLive {
     pub title: String,
+    pub source: live_media::Source,
     pub video: VideoProfile,
     pub extra_ingests: Vec<IngestUrl>,
     pub record_dir: PathBuf,
@@ -90,6 +91,7 @@ pub async fn go_live(
     outputs.extend(go.extra_ingests.iter().cloned());
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
     let config = BroadcastConfig {
+        source: go.source.clone(),
         video: go.video,
         audio: Default::default(),
         outputs,

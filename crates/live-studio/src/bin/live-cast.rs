@@ -1,6 +1,6 @@
 //! The headless broadcaster: a show from the command line.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use live_core::Outcome;
 use live_media::{IngestUrl, VideoProfile};
@@ -23,37 +23,46 @@ enum OutcomeArg {
     Discard,
 }
 
+#[derive(clap::Args)]
+struct GoLiveArgs {
+    /// The Feza Live server.
+    #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The seller's token.
+    #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The show's title, as viewers see it.
+    #[arg(long)]
+    title: String,
+    /// `test` (a moving pattern, a clock and a tone) or a camera id from `live-cast devices`.
+    #[arg(long, default_value = "test")]
+    source: String,
+    /// A microphone id from `live-cast devices` (with a camera source; silent without).
+    #[arg(long)]
+    microphone: Option<String>,
+    /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
+    #[arg(long = "extra-ingest")]
+    extra_ingest: Vec<String>,
+    /// Ends the show by itself after this long (30s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Where the recording goes.
+    #[arg(long, default_value = "./recordings")]
+    record_dir: PathBuf,
+    /// What happens to the show at the end.
+    #[arg(long, value_enum, default_value = "save")]
+    outcome: OutcomeArg,
+    /// 720p30, 480p30 or 360p30.
+    #[arg(long, default_value = "720p30")]
+    profile: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Creates a show, goes live with it, and ends it (after --duration or on Ctrl-C).
-    GoLive {
-        /// The Feza Live server.
-        #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// The seller's token.
-        #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
-        token: String,
-        #[arg(long)]
-        title: String,
-        /// The source: `test` (a moving pattern, a clock and a tone).
-        #[arg(long, default_value = "test")]
-        source: String,
-        /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
-        #[arg(long = "extra-ingest")]
-        extra_ingest: Vec<String>,
-        /// Ends the show by itself after this long (30s, 5m, 1h).
-        #[arg(long, value_parser = parse_duration)]
-        duration: Option<Duration>,
-        /// Where the recording goes.
-        #[arg(long, default_value = "./recordings")]
-        record_dir: PathBuf,
-        /// What happens to the show at the end.
-        #[arg(long, value_enum, default_value = "save")]
-        outcome: OutcomeArg,
-        /// 720p30, 480p30 or 360p30.
-        #[arg(long, default_value = "720p30")]
-        profile: String,
-    },
+    GoLive(Box<GoLiveArgs>),
+    /// Lists the cameras and microphones present.
+    Devices,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -79,20 +88,26 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::GoLive {
-            server,
-            token,
-            title,
-            source,
-            extra_ingest,
-            duration,
-            record_dir,
-            outcome,
-            profile,
-        } => {
-            if source != "test" {
-                bail!("unknown source {source:?}: only `test` is available in this build");
-            }
+        Command::GoLive(args) => {
+            let GoLiveArgs {
+                server,
+                token,
+                title,
+                source,
+                microphone,
+                extra_ingest,
+                duration,
+                record_dir,
+                outcome,
+                profile,
+            } = *args;
+            let source = match source.as_str() {
+                "test" => live_media::Source::Test,
+                camera => live_media::Source::Devices {
+                    camera: camera.to_owned(),
+                    microphone,
+                },
+            };
             let video = VideoProfile::by_name(&profile).with_context(|| {
                 format!("unknown profile {profile:?}: use 720p30, 480p30 or 360p30")
             })?;
@@ -103,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             let client = ApiClient::new(&server, &token)?;
             let go = GoLive {
                 title,
+                source,
                 video,
                 extra_ingests,
                 record_dir,
@@ -148,6 +164,20 @@ async fn main() -> anyhow::Result<()> {
             );
             if let Some(mp4) = &report.mp4 {
                 println!("recording: {}", mp4.display());
+            }
+            Ok(())
+        }
+        Command::Devices => {
+            let devices = live_media::list_devices()?;
+            if devices.is_empty() {
+                println!("no camera or microphone found; `--source test` works without one");
+            }
+            for d in devices {
+                let kind = match d.kind {
+                    live_media::DeviceKind::Camera => "camera",
+                    live_media::DeviceKind::Microphone => "microphone",
+                };
+                println!("{kind:<10} {:<28} {}", d.id, d.name);
             }
             Ok(())
         }

@@ -1,0 +1,84 @@
+//! Cameras and microphones, as GStreamer's device monitor sees them.
+
+use crate::{MediaError, init};
+use gst::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Camera,
+    Microphone,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// What `--source` takes: the device path where there is one, else its name.
+    pub id: String,
+    pub name: String,
+    pub kind: DeviceKind,
+    /// What it can produce (GStreamer caps).
+    pub caps: String,
+}
+
+fn id_of(device: &gst::Device) -> String {
+    device
+        .properties()
+        .and_then(|p| {
+            p.get::<String>("device.path")
+                .or_else(|_| p.get::<String>("api.v4l2.path"))
+                .or_else(|_| p.get::<String>("node.name"))
+                .ok()
+        })
+        .unwrap_or_else(|| device.display_name().to_string())
+}
+
+fn probe() -> Result<Vec<(gst::Device, DeviceInfo)>, MediaError> {
+    init()?;
+    let monitor = gst::DeviceMonitor::new();
+    monitor.add_filter(Some("Video/Source"), None);
+    monitor.add_filter(Some("Audio/Source"), None);
+    monitor
+        .start()
+        .map_err(|e| MediaError::Pipeline(format!("cannot list devices: {e}")))?;
+    let devices = monitor.devices();
+    monitor.stop();
+    Ok(devices
+        .into_iter()
+        .map(|d| {
+            let kind = if d.has_classes("Video") {
+                DeviceKind::Camera
+            } else {
+                DeviceKind::Microphone
+            };
+            let info = DeviceInfo {
+                id: id_of(&d),
+                name: d.display_name().to_string(),
+                kind,
+                caps: d.caps().map(|c| c.to_string()).unwrap_or_default(),
+            };
+            (d, info)
+        })
+        .collect())
+}
+
+/// Every camera and microphone present now.
+pub fn list_devices() -> Result<Vec<DeviceInfo>, MediaError> {
+    Ok(probe()?.into_iter().map(|(_, info)| info).collect())
+}
+
+/// A source element for the device `id` of `kind`, or an error that says how to
+/// find the right id.
+pub(crate) fn open(id: &str, kind: DeviceKind, name: &str) -> Result<gst::Element, MediaError> {
+    let (device, _) = probe()?
+        .into_iter()
+        .find(|(_, info)| info.kind == kind && (info.id == id || info.name == id))
+        .ok_or_else(|| MediaError::DeviceNotFound {
+            id: id.to_owned(),
+            kind: match kind {
+                DeviceKind::Camera => "camera",
+                DeviceKind::Microphone => "microphone",
+            },
+        })?;
+    device
+        .create_element(Some(name))
+        .map_err(|e| MediaError::Pipeline(format!("cannot open {id}: {e}")))
+}
