@@ -24,6 +24,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
+cargo build --workspace --bins --locked
 cargo test --workspace --locked --no-run
 
 # Runs cargo test with the given arguments, tee'd into LOG; returns its status.

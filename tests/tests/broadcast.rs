@@ -351,3 +351,100 @@ async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black()
         "silent spans {silent:?}"
     );
 }
+
+/// A binary of the workspace, next to this test's own (scripts/test.sh builds them).
+fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_finishes() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let live_cast = workspace_bin("live-cast");
+    let mut child = std::process::Command::new(&live_cast)
+        .args([
+            "go-live",
+            "--server",
+            &app.base,
+            "--token",
+            &token,
+            "--title",
+            "Crash test",
+            "--profile",
+            "360p30",
+        ])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start live-cast");
+    let id = eventually("the show to go live", Duration::from_secs(20), || async {
+        let page = app.get(None, "/api/streams?section=live").await.body;
+        page["streams"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let live_since = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    child.kill().unwrap(); // SIGKILL: no chance to finish anything
+    let _ = child.wait();
+    let ran = live_since.elapsed().as_secs_f64();
+
+    let mkv = dir.path().join(format!("{id}.mkv"));
+    let path = mkv.to_string_lossy().into_owned();
+    assert_eq!(
+        codecs(&path),
+        vec!["aac", "h264"],
+        "the recording plays after a kill -9"
+    );
+    let kept = feza_tests::probe::video_span_s(&path);
+    assert!(kept >= ran - 2.0, "{kept:.2} s kept of {ran:.2} s live");
+
+    // The next run finds it, finishes it and saves the show.
+    let out = tokio::process::Command::new(&live_cast)
+        .args(["recover", "--server", &app.base, "--token", &token])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("recovered an interrupted recording") && stdout.contains("archived"),
+        "{stdout}"
+    );
+    let mp4 = dir
+        .path()
+        .join(format!("{id}.mp4"))
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    assert!((duration_s(&mp4) - kept).abs() < 1.0);
+    assert_eq!(app.stream(None, &id).await.status, StreamStatus::Archived);
+    // Finished recordings are left alone the next time.
+    let again = std::process::Command::new(&live_cast)
+        .args(["recover", "--server", &app.base, "--token", &token])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
+}

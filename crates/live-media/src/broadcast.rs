@@ -56,6 +56,8 @@ pub struct Finished {
 }
 
 pub struct Broadcast {
+    /// Held while recording: a recording nobody holds was left by a crash.
+    _lock: std::fs::File,
     pipeline: gst::Pipeline,
     bytes_per_minute: u64,
     mic: gst::Element,
@@ -70,6 +72,12 @@ impl Broadcast {
         let bytes_per_minute = crate::profile::bytes_per_minute(&config.video, &config.audio);
         check_writable(&config.recording)?;
         check_space(&config.recording, bytes_per_minute)?;
+        let lock = std::fs::File::open(&config.recording)
+            .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
+            .map_err(|e| MediaError::RecordDir {
+                path: config.recording.display().to_string(),
+                reason: format!("cannot lock the recording: {e}"),
+            })?;
         let capture = capture::build(
             &config.source,
             &config.video,
@@ -85,6 +93,7 @@ impl Broadcast {
             .map(|(i, (url, taps))| Output::start(i, url, taps))
             .collect();
         let broadcast = Self {
+            _lock: lock,
             pipeline: capture.pipeline,
             bytes_per_minute,
             mic: capture.mic,
@@ -229,4 +238,12 @@ fn check_writable(path: &std::path::Path) -> Result<(), MediaError> {
         .open(path)
         .map_err(|e| fail(e.to_string()))?;
     Ok(())
+}
+
+/// Whether a recording is still being written by a live broadcast (of any process).
+pub fn is_recording(path: &std::path::Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(f) => f.try_lock().is_err(),
+        Err(_) => false,
+    }
 }

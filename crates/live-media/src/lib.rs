@@ -10,7 +10,7 @@ mod output;
 mod profile;
 mod remux;
 
-pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats};
+pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats, is_recording};
 pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
 pub use output::{OutputState, OutputStats};

@@ -215,3 +215,60 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     }
     line
 }
+
+/// A recording a crash left behind, finished now.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    pub stream_id: String,
+    pub recording: PathBuf,
+    pub mp4: PathBuf,
+    /// What the server said to saving the show.
+    pub saved: Result<Stream, String>,
+}
+
+/// Finds recordings in `record_dir` that no broadcast holds and that were never
+/// finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
+/// show on the server (a show whose ingest was lost can be saved for 7 days).
+pub async fn recover(client: &ApiClient, record_dir: &std::path::Path) -> Vec<Recovered> {
+    let Ok(entries) = std::fs::read_dir(record_dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_orphan = path.extension().is_some_and(|e| e == "mkv")
+            && !path.with_extension("mp4").exists()
+            && !live_media::is_recording(&path);
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !is_orphan {
+            continue;
+        }
+        let mp4 = path.with_extension("mp4");
+        let (src, dst) = (path.clone(), mp4.clone());
+        let remuxed =
+            tokio::task::spawn_blocking(move || live_media::remux_to_mp4(&src, &dst)).await;
+        if let Err(e) = remuxed
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(recording = %path.display(), "could not finish a left-over recording: {e}");
+            let _ = std::fs::remove_file(&mp4);
+            continue;
+        }
+        let saved = client
+            .end(&id, Outcome::Save)
+            .await
+            .map(|r| r.stream)
+            .map_err(|e| e.to_string());
+        tracing::info!(recording = %path.display(), "finished a recording left by an interrupted show");
+        found.push(Recovered {
+            stream_id: id,
+            recording: path,
+            mp4,
+            saved,
+        });
+    }
+    found
+}

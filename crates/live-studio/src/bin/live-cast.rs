@@ -63,6 +63,15 @@ enum Command {
     GoLive(Box<GoLiveArgs>),
     /// Lists the cameras and microphones present.
     Devices,
+    /// Finishes recordings an interrupted show left behind (go-live does it first too).
+    Recover {
+        #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long, default_value = "./recordings")]
+        record_dir: PathBuf,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 .map(|u| IngestUrl::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
             let client = ApiClient::new(&server, &token)?;
+            report_recovered(&live_studio::session::recover(&client, &record_dir).await);
             let go = GoLive {
                 title,
                 source,
@@ -167,6 +177,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Recover {
+            server,
+            token,
+            record_dir,
+        } => {
+            let client = ApiClient::new(&server, &token)?;
+            let found = live_studio::session::recover(&client, &record_dir).await;
+            if found.is_empty() {
+                println!("no interrupted recording in {}", record_dir.display());
+            }
+            report_recovered(&found);
+            Ok(())
+        }
         Command::Devices => {
             let devices = live_media::list_devices()?;
             if devices.is_empty() {
@@ -197,5 +220,18 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
+    }
+}
+
+fn report_recovered(found: &[live_studio::session::Recovered]) {
+    for r in found {
+        let server = match &r.saved {
+            Ok(s) => format!("show {} is {}", r.stream_id, s.status),
+            Err(e) => format!("show {} could not be saved: {e}", r.stream_id),
+        };
+        println!(
+            "recovered an interrupted recording: {} ({server})",
+            r.mp4.display()
+        );
     }
 }
