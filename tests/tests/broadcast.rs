@@ -388,8 +388,9 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
         ])
         .arg("--record-dir")
         .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", "debug")
+        .stdout(std::fs::File::create(dir.path().join("out.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("err.log")).unwrap())
         .spawn()
         .expect("start live-cast");
     let id = eventually("the show to go live", Duration::from_secs(20), || async {
@@ -402,6 +403,19 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     child.kill().unwrap(); // SIGKILL: no chance to finish anything
     let _ = child.wait();
     let ran = live_since.elapsed().as_secs_f64();
+
+    // Nothing it printed, stats or logs (at debug level), carries a stream key.
+    let out = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+    let err = std::fs::read_to_string(dir.path().join("err.log")).unwrap();
+    assert!(
+        out.lines().filter(|l| l.contains("show live")).count() >= 2,
+        "{out}"
+    );
+    assert!(err.contains("going live"), "{err}");
+    assert!(
+        !out.contains("fzk_") && !err.contains("fzk_"),
+        "a stream key leaked:\n{out}\n{err}"
+    );
 
     let mkv = dir.path().join(format!("{id}.mkv"));
     let path = mkv.to_string_lossy().into_owned();

@@ -153,7 +153,7 @@ pub(crate) fn build(
     rec_sink.set_property("location", recording.to_string_lossy().as_ref());
     rec_sink.set_property("async", false);
 
-    pipeline.add_many([
+    let video_chain = [
         &vsrc,
         &clock,
         &vconv,
@@ -164,34 +164,15 @@ pub(crate) fn build(
         &venc,
         &vparse,
         &vtee,
-        &asrc,
-        &aconv,
-        &aresample,
-        &acaps,
-        &mic,
-        &aenc,
-        &aparse,
-        &atee,
-        &rec_vq,
-        &rec_aq,
-        &rec_mux,
-        &rec_sink,
-    ])?;
-    gst::Element::link_many([
-        &vsrc,
-        &clock,
-        &vconv,
-        &vscale,
-        &vrate,
-        &vcaps,
-        &venc_queue,
-        &venc,
-        &vparse,
-        &vtee,
-    ])?;
-    gst::Element::link_many([
+    ];
+    let audio_chain = [
         &asrc, &aconv, &aresample, &acaps, &mic, &aenc, &aparse, &atee,
-    ])?;
+    ];
+    pipeline.add_many(video_chain)?;
+    pipeline.add_many(audio_chain)?;
+    pipeline.add_many([&rec_vq, &rec_aq, &rec_mux, &rec_sink])?;
+    gst::Element::link_many(video_chain)?;
+    gst::Element::link_many(audio_chain)?;
     gst::Element::link_many([&vtee, &rec_vq, &rec_mux])?;
     gst::Element::link_many([&atee, &rec_aq, &rec_mux])?;
     rec_mux.link(&rec_sink)?;
