@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: benchmarks that print figures (never part of make test).
+# make bench: benchmarks that print figures (never part of make test): the catalog
+# (below) and the broadcaster (scripts/bench-broadcast.sh).
 #   catalog: 100,000 shows of mixed statuses; the three list sections walked from many
 #   cursors by wrk (a separate process), paced at about 500 requests/s and then flat
 #   out; requests/s and p50/p99 latency on SQLite and on PostgreSQL.
@@ -68,6 +69,10 @@ if [[ " $DBS " == *" postgres "* ]]; then
   pg_dir=$(mktemp -d /tmp/feza-bench-pg.XXXXXX)
   pg_url=$(scripts/pg.sh start "$pg_dir" "$(free_port)")
   bench_db postgres "$pg_url"
+fi
+
+if [ "${BENCH_BROADCAST:-1}" = 1 ]; then
+  bash scripts/bench-broadcast.sh
 fi
 
 echo

@@ -18,7 +18,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   xvfb webkit2gtk-driver dbus-x11 dunst imagemagick gnome-keyring libsecret-tools
   # web page tests and benchmarks
-  chromium wrk curl procps
+  chromium wrk curl procps time
 )
 
 missing=()

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The broadcaster benchmark (make bench): the same show run three ways, each three
+# times, interleaved, side by side: live-cast; the bare gst-launch-1.0 pipeline with the
+# same elements and settings; ffmpeg with lavfi test sources and -f tee. Each: 720p30,
+# x264 veryfast 2.5 Mb/s, keyframe every 2 s, AAC 128 kb/s, one RTMP output to the local
+# nginx-rtmp (through the server's go-live) + a local Matroska recording.
+# Prints median CPU seconds and peak RSS, the ratios, and live-cast's time from go-live
+# to the ingest hook confirming media.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+SHOW_S=${BENCH_SHOW_S:-60}
+ROUNDS=${BENCH_ROUNDS:-3}
+
+bash scripts/install-deps.sh
+cargo build --release --locked -p live-server -p live-studio --bin live-server --bin live-cast
+bin=$CARGO_TARGET_DIR/release
+
+work=$(mktemp -d /tmp/feza-bench-cast.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)"; }
+
+api_port=$(free_port) rtmp_port=$(free_port) hls_port=$(free_port)
+api=http://127.0.0.1:$api_port
+secret=bench-hook-secret-0123456789
+bash scripts/ingest.sh render "$work/ingest" "127.0.0.1:$rtmp_port" "127.0.0.1:$hls_port" "$api/hooks/ingest" "$secret"
+setsid bash scripts/ingest.sh run "$work/ingest" & pids+=($!)
+FEZA_LISTEN=127.0.0.1:$api_port DATABASE_URL=sqlite://$work/feza.db FEZA_DATA_DIR=$work/data \
+  FEZA_HOOK_SECRET=$secret FEZA_INGEST_URL=rtmp://127.0.0.1:$rtmp_port/live RUST_LOG=warn \
+  setsid "$bin/live-server" serve & pids+=($!)
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "$api/api/health" 2>/dev/null && break; sleep 0.1; done
+token=$("$bin/live-server" admin create-seller --name "Bench" --database-url "sqlite://$work/feza.db" | tail -n 1)
+auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+
+# A show started through the API: prints "ID URL/KEY".
+go_live() {
+  local id key
+  id=$(curl -fsS "${auth[@]}" -X POST "$api/api/streams" -d "{\"title\": \"bench $1\"}" | json 'd["id"]')
+  key=$(curl -fsS "${auth[@]}" -X POST "$api/api/streams/$id/start" | json 'd["ingest"]["url"] + "/" + d["ingest"]["stream_key"]')
+  echo "$id $key"
+}
+end_show() { curl -fsS "${auth[@]}" -X POST "$api/api/streams/$1/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true; }
+
+gst_pipeline() { # URL OUT
+  echo "videotestsrc is-live=true pattern=smpte ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
+    ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! queue \
+    ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 ! h264parse config-interval=-1 ! tee name=vt \
+    audiotestsrc is-live=true volume=0.2 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
+    ! avenc_aac bitrate=128000 ! aacparse ! tee name=at \
+    vt. ! queue ! flvmux name=fm streamable=true ! rtmp2sink location=$1 at. ! queue ! fm. \
+    vt. ! queue ! matroskamux name=mm streamable=true ! filesink location=$2 at. ! queue ! mm."
+}
+
+declare -A cpu rss
+latencies=()
+run() { # WAY ROUND
+  local way=$1 round=$2 out="$work/$1-$2.mkv" stats="$work/$1-$2.time" id url t0
+  case $way in
+    live-cast)
+      t0=$(date +%s.%N)
+      /usr/bin/time -f "%U %S %M" -o "$stats" "$bin/live-cast" go-live --server "$api" --token "$token" \
+        --title "bench live-cast $round" --profile 720p30 --duration "${SHOW_S}s" --outcome discard \
+        --record-dir "$work/rec-$round" >/dev/null 2>&1 &
+      local pid=$!
+      # Time from go-live to the ingest hook confirming media (the show turns live).
+      while :; do
+        if curl -fsS "$api/api/streams?section=live" | grep -q "bench live-cast $round"; then break; fi
+        sleep 0.02
+      done
+      latencies+=("$(python3 -c "import time; print(f'{$(date +%s.%N) - $t0:.2f}')")")
+      wait "$pid"
+      ;;
+    gst-launch)
+      read -r id url < <(go_live "gst $round")
+      # shellcheck disable=SC2046
+      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") >/dev/null 2>&1 || true
+      end_show "$id"
+      ;;
+    ffmpeg)
+      read -r id url < <(go_live "ffmpeg $round")
+      /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
+        -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+        -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
+        -bufsize 5000k -g 60 -keyint_min 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
+        -f tee "[f=flv]$url|[f=matroska]$out" </dev/null >/dev/null 2>&1 || true
+      end_show "$id"
+      ;;
+  esac
+  read -r user sys maxrss < <(tail -n 1 "$stats")  # time notes a non-zero exit on a line of its own
+  cpu[$way]+="$(python3 -c "print($user + $sys)") "
+  rss[$way]+="$((maxrss / 1024)) "
+  echo "  round $round $way: $(python3 -c "print(f'{$user + $sys:.2f}')") CPU-s, peak RSS $((maxrss / 1024)) MB"
+}
+
+echo "==> broadcaster: ${SHOW_S} s shows, $ROUNDS rounds, interleaved"
+for round in $(seq 1 "$ROUNDS"); do
+  for way in live-cast gst-launch ffmpeg; do run "$way" "$round"; done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+echo "==> broadcaster, median of $ROUNDS (720p30 x264 veryfast 2.5 Mb/s + AAC 128 kb/s, RTMP to nginx-rtmp + recording, ${SHOW_S} s)"
+base_cpu=$(echo "${cpu[gst-launch]}" | median)
+for way in live-cast gst-launch ffmpeg; do
+  c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median)
+  printf '%-11s %7.2f CPU-s (%.2fx gst-launch)  peak RSS %4s MB\n' "$way" "$c" "$(python3 -c "print($c / $base_cpu)")" "$r"
+done
+printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
+echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
