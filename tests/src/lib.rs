@@ -280,6 +280,15 @@ impl TestApp {
         }
     }
 
+    /// Waits for a show to appear in Live Now; its id.
+    pub async fn first_live_show(&self, timeout: Duration) -> String {
+        eventually("a show to go live", timeout, || async {
+            let page = self.get(None, "/api/streams?section=live").await.body;
+            page["streams"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await
+    }
+
     /// Calls an ingest hook as nginx-rtmp does (form-encoded).
     pub async fn hook(&self, which: &str, secret: Option<&str>, form: &[(&str, &str)]) -> Reply {
         let url = match secret {

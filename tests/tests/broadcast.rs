@@ -47,11 +47,7 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
 
     // Meanwhile, as a viewer: the show turns live and its HLS carries H.264 + AAC.
     let viewer = async {
-        let id = eventually("the show to go live", Duration::from_secs(15), || async {
-            let page = app.get(None, "/api/streams?section=live").await.body;
-            page["streams"][0]["id"].as_str().map(str::to_owned)
-        })
-        .await;
+        let id = app.first_live_show(Duration::from_secs(15)).await;
         let playback = app.stream(None, &id).await.playback_url.unwrap();
         eventually("the HLS playlist", Duration::from_secs(15), || async {
             let text = app
@@ -189,11 +185,7 @@ async fn the_broadcaster_reconnects_by_itself_after_the_ingest_dies_and_the_reco
     let session = run_until_notified(&client, go(record_dir.path(), vec![]), stop.clone(), rx);
 
     let script = async {
-        let id = eventually("the show to go live", Duration::from_secs(15), || async {
-            let page = app.get(None, "/api/streams?section=live").await.body;
-            page["streams"][0]["id"].as_str().map(str::to_owned)
-        })
-        .await;
+        let id = app.first_live_show(Duration::from_secs(15)).await;
         let started = app.stream(None, &id).await.started_at;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ingest.kill();
@@ -271,11 +263,7 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
     let session = run_until_notified(&client, go(dir.path(), vec![extra, dead]), stop.clone(), rx);
     let script = async {
-        eventually("the show to go live", Duration::from_secs(15), || async {
-            let page = app.get(None, "/api/streams?section=live").await.body;
-            page["streams"][0]["id"].as_str().map(|_| ())
-        })
-        .await;
+        app.first_live_show(Duration::from_secs(15)).await;
         tokio::time::sleep(Duration::from_secs(6)).await;
         stop.notify_one();
     };
@@ -313,11 +301,7 @@ async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black()
     let (controls, rx) = tokio::sync::mpsc::channel(4);
     let session = run_until_notified(&client, go(dir.path(), vec![]), stop.clone(), rx);
     let script = async {
-        eventually("the show to go live", Duration::from_secs(15), || async {
-            let page = app.get(None, "/api/streams?section=live").await.body;
-            page["streams"][0]["id"].as_str().map(|_| ())
-        })
-        .await;
+        app.first_live_show(Duration::from_secs(15)).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         controls.send(Control::Mic { muted: true }).await.unwrap();
         controls.send(Control::Camera { on: false }).await.unwrap();
@@ -393,11 +377,7 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
         .stderr(std::fs::File::create(dir.path().join("err.log")).unwrap())
         .spawn()
         .expect("start live-cast");
-    let id = eventually("the show to go live", Duration::from_secs(20), || async {
-        let page = app.get(None, "/api/streams?section=live").await.body;
-        page["streams"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
+    let id = app.first_live_show(Duration::from_secs(20)).await;
     let live_since = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(6)).await;
     child.kill().unwrap(); // SIGKILL: no chance to finish anything
