@@ -40,7 +40,7 @@ struct GoLiveArgs {
     /// A microphone id from `live-cast devices` (with a camera source; silent without).
     #[arg(long)]
     microphone: Option<String>,
-    /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
+    /// Another destination (rtmp:// or rtmps://), besides the marketplace.
     #[arg(long = "extra-ingest")]
     extra_ingest: Vec<String>,
     /// Ends the show by itself after this long (30s, 5m, 1h).
@@ -124,6 +124,16 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|u| IngestUrl::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
+            // SRT output connects but sends nothing until the end yet: refuse it rather
+            // than let a destination look live while it is not.
+            if let Some(srt) = extra_ingests
+                .iter()
+                .find(|u| u.scheme() == live_media::IngestScheme::Srt)
+            {
+                anyhow::bail!(
+                    "{srt}: SRT destinations are not supported yet; use rtmp:// or rtmps://"
+                );
+            }
             let client = ApiClient::new(&server, &token)?;
             report_recovered(&live_studio::session::recover(&client, &record_dir).await);
             let go = GoLive {

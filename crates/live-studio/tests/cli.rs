@@ -1,0 +1,56 @@
+//! `live-cast` refuses bad input before going live, with a message that says what to
+//! do and never shows a stream key.
+
+use std::process::Command;
+
+fn live_cast(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_live-cast"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run live-cast");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn go_live_with(extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
+        "go-live",
+        "--server",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+        "--title",
+        "x",
+    ];
+    args.extend_from_slice(extra);
+    live_cast(&args)
+}
+
+#[test]
+fn bad_destinations_are_refused_with_their_keys_hidden() {
+    let (ok, err) = go_live_with(&["--extra-ingest", "http://example.com/live/secret-key-123"]);
+    assert!(!ok && err.contains("rtmp://, rtmps:// or srt://"), "{err}");
+    assert!(!err.contains("secret-key-123"), "{err}");
+    let (ok, err) = go_live_with(&[
+        "--extra-ingest",
+        "srt://127.0.0.1:9000?streamid=secret-id-456",
+    ]);
+    assert!(
+        !ok && err.contains("SRT destinations are not supported yet"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-id-456"), "{err}");
+}
+
+#[test]
+fn bad_settings_say_what_is_accepted() {
+    let (ok, err) = go_live_with(&["--profile", "4k"]);
+    assert!(!ok && err.contains("use 720p30, 480p30 or 360p30"), "{err}");
+    let (ok, err) = go_live_with(&["--duration", "soon"]);
+    assert!(!ok && err.contains("like 30s, 5m or 1h"), "{err}");
+    let (ok, err) = go_live_with(&[]);
+    assert!(!ok && err.contains("cannot reach the server"), "{err}");
+}
