@@ -27,14 +27,23 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = api::router();
-    let openapi = Arc::new(openapi);
+    // The document never changes: serialize it once, not per request.
+    let openapi: Arc<str> = openapi
+        .to_json()
+        .expect("the generated OpenAPI document serializes")
+        .into();
     Router::new()
         .merge(api)
         .route(
             "/api/openapi.json",
             get(move || {
                 let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
             }),
         )
         .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))

@@ -68,6 +68,15 @@ pub struct SessionReport {
     pub mp4: Option<PathBuf>,
 }
 
+/// Runs GStreamer work (which blocks) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SessionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SessionError::Io(format!("media task failed: {e}")))
+}
+
 /// Runs a whole show. `controls` change it while live; `on_stats` sees the media
 /// stats and, when known, the server's view of the show.
 pub async fn go_live(
@@ -97,9 +106,7 @@ pub async fn go_live(
         outputs,
         recording: recording.clone(),
     };
-    let broadcast = tokio::task::spawn_blocking(move || Broadcast::start(config))
-        .await
-        .map_err(|e| SessionError::Io(e.to_string()))??;
+    let broadcast = blocking(move || Broadcast::start(config)).await??;
 
     let mut ticker = tokio::time::interval(go.stats_every);
     let deadline = async {
@@ -131,9 +138,7 @@ pub async fn go_live(
             }
         }
     };
-    let finished = tokio::task::spawn_blocking(move || broadcast.stop())
-        .await
-        .map_err(|e| SessionError::Io(e.to_string()))?;
+    let finished = blocking(move || broadcast.stop()).await?;
     if let Some(e) = media_failure {
         tracing::error!(
             "the broadcast failed: {e}; the recording so far is kept at {}",
@@ -154,9 +159,7 @@ pub async fn go_live(
         Outcome::Save => {
             let mp4 = recording.with_extension("mp4");
             let (src, dst) = (recording.clone(), mp4.clone());
-            tokio::task::spawn_blocking(move || live_media::remux_to_mp4(&src, &dst))
-                .await
-                .map_err(|e| SessionError::Io(e.to_string()))??;
+            blocking(move || live_media::remux_to_mp4(&src, &dst)).await??;
             (Some(recording), Some(mp4))
         }
         Outcome::Discard => {
@@ -247,8 +250,7 @@ pub async fn recover(client: &ApiClient, record_dir: &std::path::Path) -> Vec<Re
         }
         let mp4 = path.with_extension("mp4");
         let (src, dst) = (path.clone(), mp4.clone());
-        let remuxed =
-            tokio::task::spawn_blocking(move || live_media::remux_to_mp4(&src, &dst)).await;
+        let remuxed = blocking(move || live_media::remux_to_mp4(&src, &dst)).await;
         if let Err(e) = remuxed
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
