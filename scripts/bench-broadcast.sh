@@ -85,9 +85,11 @@ run() { # WAY ROUND
       end_show "$id"
       ;;
     ffmpeg)
+      # The same picture as the others: SMPTE bars with a clock drawn on them.
+      FF_VIDEO="smptebars=size=1280x720:rate=30,drawtext=text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=40:fontcolor=white:x=20:y=20"
       read -r id url < <(go_live "ffmpeg $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
-        -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+        -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
         -bufsize 5000k -g 60 -keyint_min 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
         -f tee "[f=flv]$url|[f=matroska]$out" </dev/null >/dev/null 2>&1 || true

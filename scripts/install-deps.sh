@@ -9,9 +9,9 @@ PACKAGES=(
   # media engine
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg fonts-dejavu-core
   # ingest and its secure/alternative front doors
-  nginx libnginx-mod-rtmp stunnel4 srt-tools
+  nginx libnginx-mod-rtmp stunnel4 srt-tools openssl glib-networking
   # database
   postgresql
   # desktop app

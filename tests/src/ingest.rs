@@ -221,3 +221,88 @@ impl Drop for Publisher {
         self.kill();
     }
 }
+
+/// stunnel terminating TLS in front of a local RTMP port: an `rtmps://` ingest, with a
+/// self-signed certificate for 127.0.0.1 made for the occasion.
+pub struct TlsFront {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TlsFront {
+    pub fn start(rtmp_port: u16) -> Self {
+        require("stunnel4", "stunnel4");
+        require("openssl", "openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(made.success(), "openssl could not make a test certificate");
+        let port = free_port();
+        let conf = dir.path().join("stunnel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\npid =\n\n[rtmps]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{rtmp_port}\ncert = {}\nkey = {}\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let front = Self {
+            port,
+            child: Command::new("stunnel4")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start stunnel4"),
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if is_listening(port) {
+                return front;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("stunnel4 did not start listening on {port}");
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether something listens on TCP `port` (read from /proc, without connecting: a
+/// one-shot listener such as `ffmpeg -listen 1` would take a probe for its client).
+pub fn is_listening(port: u16) -> bool {
+    let wanted = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && cols[1].ends_with(&wanted) && cols[3] == "0A"
+            })
+        })
+    })
+}

@@ -46,9 +46,14 @@ pub fn duration_s(file: &str) -> f64 {
 
 /// Video packet timestamps (seconds), in decode order.
 pub fn video_pts(file: &str) -> Vec<f64> {
+    packet_pts(file, "v:0")
+}
+
+/// Packet timestamps (seconds) of one stream (`v:0`, `a:0`), in decode order.
+pub fn packet_pts(file: &str, stream: &str) -> Vec<f64> {
     ffprobe(&[
         "-select_streams",
-        "v:0",
+        stream,
         "-show_entries",
         "packet=pts_time",
         "-of",
@@ -63,7 +68,15 @@ pub fn video_pts(file: &str) -> Vec<f64> {
 /// Seconds of video actually present (last frame minus first): for files that were
 /// never finalized and so carry no duration.
 pub fn video_span_s(file: &str) -> f64 {
-    let pts = video_pts(file);
+    span(&video_pts(file))
+}
+
+/// Seconds of audio actually present (last packet minus first).
+pub fn audio_span_s(file: &str) -> f64 {
+    span(&packet_pts(file, "a:0"))
+}
+
+fn span(pts: &[f64]) -> f64 {
     let max = pts.iter().copied().fold(f64::MIN, f64::max);
     let min = pts.iter().copied().fold(f64::MAX, f64::min);
     if pts.is_empty() { 0.0 } else { max - min }

@@ -2,7 +2,9 @@
 //! against the real server and nginx-rtmp; the ingest receives H.264 + AAC, and the
 //! local recording is a complete, gapless, web-playable MP4.
 
-use feza_tests::probe::{codecs, duration_s, largest_video_gap, video_pts};
+use feza_tests::probe::{
+    audio_span_s, codecs, duration_s, largest_video_gap, video_pts, video_span_s,
+};
 use feza_tests::{eventually, stack};
 use live_core::{Outcome, StreamStatus};
 use live_media::VideoProfile;
@@ -24,7 +26,9 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
         title: "Spring sale".into(),
         source: live_media::Source::Test,
         video: profile,
+        encoder: Default::default(),
         extra_ingests: vec![],
+        tls: Default::default(),
         record_dir: record_dir.path().to_owned(),
         duration: Some(SHOW),
         outcome: Outcome::Save,
@@ -150,7 +154,9 @@ fn go(record_dir: &std::path::Path, extra: Vec<live_media::IngestUrl>) -> GoLive
         title: "Spring sale".into(),
         source: live_media::Source::Test,
         video: VideoProfile::P360_30,
+        encoder: Default::default(),
         extra_ingests: extra,
+        tls: Default::default(),
         record_dir: record_dir.to_owned(),
         duration: None,
         outcome: Outcome::Save,
@@ -284,8 +290,15 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
             .all(|l| !l.contains("extra-key-1234") && !l.contains("dead-key-5678")),
         "a key leaked"
     );
-    assert_eq!(codecs(&received.to_string_lossy()), vec!["aac", "h264"]);
-    assert!(duration_s(&received.to_string_lossy()) > 4.0);
+    let received = received.to_string_lossy().into_owned();
+    assert_eq!(codecs(&received), vec!["aac", "h264"]);
+    assert!(duration_s(&received) > 4.0);
+    // Sound and picture both arrive (not only declared in the header).
+    let (v, a) = (video_span_s(&received), audio_span_s(&received));
+    assert!(
+        v > 4.0 && (v - a).abs() < 1.0,
+        "video {v:.2} s, audio {a:.2} s"
+    );
     let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }
@@ -441,4 +454,75 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmps_through_a_tls_front_reaches_the_ingest() {
+    use feza_tests::ingest::{Ingest, IngestPorts, TlsFront};
+    use feza_tests::{AppOptions, HOOK_SECRET, spawn_app_with};
+    let ports = IngestPorts::pick();
+    // stunnel terminates TLS in front of nginx-rtmp: the server hands out rtmps://.
+    let tls = TlsFront::start(ports.rtmp);
+    let app = spawn_app_with(AppOptions {
+        ingest_url: format!("rtmps://127.0.0.1:{}/live", tls.port),
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let _ingest = Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Its certificate is self-signed: refused by default, with a reason…
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, go(dir.path(), vec![]), stop.clone(), rx);
+    let script = async {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop.notify_one();
+    };
+    let ((refused, lines), ()) = tokio::join!(session, script);
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("out0 rtmps://") && last.contains("reconnecting"),
+        "{last}"
+    );
+    assert!(last.to_lowercase().contains("certificate"), "{last}");
+    // It never reached viewers, so the server has it cancelled, not ended.
+    assert_eq!(refused.stream.status, StreamStatus::Cancelled);
+
+    // …and accepted when the seller trusts that ingest's authority.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let mut trusting = go(dir.path(), vec![]);
+    trusting.tls = live_media::TlsTrust::AllowUnknownCa;
+    let session = run_until_notified(&client, trusting, stop.clone(), rx);
+    let viewer = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        let playback = app.stream(None, &id).await.playback_url.unwrap();
+        eventually("the HLS playlist", Duration::from_secs(15), || async {
+            app.client
+                .get(&playback)
+                .send()
+                .await
+                .ok()?
+                .error_for_status()
+                .ok()
+        })
+        .await;
+        let found = tokio::task::spawn_blocking(move || codecs(&playback))
+            .await
+            .unwrap();
+        stop.notify_one();
+        found
+    };
+    let ((report, lines), found) = tokio::join!(session, viewer);
+    assert_eq!(found, vec!["aac", "h264"]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("out0 rtmps://") && l.contains(" live "))
+    );
+    assert_eq!(report.stream.status, StreamStatus::Archived);
 }

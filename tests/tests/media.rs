@@ -14,6 +14,7 @@ fn config(recording: std::path::PathBuf, video: VideoProfile) -> BroadcastConfig
         audio: AudioProfile::default(),
         outputs: vec![],
         recording,
+        ..BroadcastConfig::default()
     }
 }
 
@@ -103,20 +104,31 @@ fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
         .stderr(std::process::Stdio::null())
         .status();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let err = loop {
-        if let Err(e) = broadcast.poll() {
+    let reason = loop {
+        if let Some(e) = broadcast.stats().recording_error {
             break e;
         }
         assert!(Instant::now() < deadline, "a full disk went unreported");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(matches!(err, MediaError::DiskFull(_)), "{err}");
     assert!(
-        err.to_string()
-            .contains("what was recorded until then is kept"),
-        "{err}"
+        reason.contains("disk is full") && reason.contains("what was recorded until then is kept"),
+        "{reason}"
     );
-    let _ = broadcast.stop();
+    // The show itself goes on: no fatal error, media time still advancing.
+    broadcast
+        .poll()
+        .expect("a full recording disk does not stop the show");
+    let before = broadcast.stats().duration;
+    std::thread::sleep(Duration::from_secs(2));
+    broadcast.poll().expect("still no fatal error");
+    let after = broadcast.stats().duration;
+    assert!(
+        after >= before + Duration::from_millis(1500),
+        "{before:?} → {after:?}"
+    );
+    let finished = broadcast.stop().expect("the show ends cleanly");
+    assert!(finished.recording_error.is_some());
     // Room again, and the recording made so far plays.
     std::fs::remove_file(&filler).unwrap();
     let path = recording.to_string_lossy().into_owned();

@@ -1,16 +1,16 @@
 //! A broadcast: the capture pipeline, its outputs and its recording, from start to a
 //! finished recording on disk.
 
-use crate::capture;
+use crate::capture::{self, PreviewFrame};
 use crate::ingest_url::IngestUrl;
-use crate::output::{Output, OutputStats};
-use crate::profile::{AudioProfile, VideoProfile};
+use crate::output::{Output, OutputStats, Router, TlsTrust};
+use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::{MediaError, init};
 use gst::prelude::*;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Where the picture and sound come from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,15 +25,19 @@ pub enum Source {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct BroadcastConfig {
     pub source: Source,
     pub video: VideoProfile,
     pub audio: AudioProfile,
+    pub encoder: EncoderChoice,
     /// Ingest outputs; the first is the marketplace's.
     pub outputs: Vec<IngestUrl>,
+    pub tls: TlsTrust,
     /// The recording (Matroska, append-only while recording).
     pub recording: PathBuf,
+    /// Keep a small preview of the picture (see [`Broadcast::preview`]).
+    pub preview: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -42,9 +46,17 @@ pub struct Stats {
     pub duration: Duration,
     pub mic_muted: bool,
     pub camera_on: bool,
+    /// The H.264 encoder in use.
+    pub encoder: &'static str,
+    /// Frames the encoder produced per second, lately.
+    pub encoder_fps: f64,
+    /// Frames dropped before the encoder (a source late or too fast).
+    pub dropped_frames: u64,
     /// Minutes of recording the disk still holds at this bitrate.
     pub recording_minutes_left: u64,
     pub recording_bytes: u64,
+    /// Why the recording stopped while the show goes on (a full disk), if it did.
+    pub recording_error: Option<String>,
     pub outputs: Vec<OutputStats>,
 }
 
@@ -53,6 +65,15 @@ pub struct Stats {
 pub struct Finished {
     pub recording: PathBuf,
     pub duration: Duration,
+    /// Set when the recording stopped before the show did (and why): it holds the show
+    /// up to then.
+    pub recording_error: Option<String>,
+}
+
+struct FpsWindow {
+    at: Instant,
+    frames: u64,
+    fps: f64,
 }
 
 pub struct Broadcast {
@@ -60,11 +81,29 @@ pub struct Broadcast {
     _lock: std::fs::File,
     pipeline: gst::Pipeline,
     bytes_per_minute: u64,
+    backlog_limit: u64,
+    tls: TlsTrust,
     mic: gst::Element,
     camera_on: Arc<AtomicBool>,
-    outputs: Vec<Output>,
+    encoder: &'static str,
+    frames_encoded: Arc<AtomicU64>,
+    fps: Mutex<FpsWindow>,
+    videorate: gst::Element,
+    preview: Option<Arc<Mutex<Option<PreviewFrame>>>>,
+    recording_failed: Arc<Mutex<Option<String>>>,
+    recording_detached: AtomicBool,
+    router: Arc<Router>,
+    outputs: Mutex<Vec<Output>>,
+    next_output: AtomicUsize,
     recording: PathBuf,
 }
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Elements of the recording branch are named so.
+const RECORDING_PREFIX: &str = "feza-rec-";
 
 impl Broadcast {
     pub fn start(config: BroadcastConfig) -> Result<Self, MediaError> {
@@ -72,7 +111,7 @@ impl Broadcast {
         let bytes_per_minute = crate::profile::bytes_per_minute(&config.video, &config.audio);
         check_writable(&config.recording)?;
         check_space(&config.recording, bytes_per_minute)?;
-        let lock = std::fs::File::open(&config.recording)
+        let file_lock = std::fs::File::open(&config.recording)
             .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
             .map_err(|e| MediaError::RecordDir {
                 path: config.recording.display().to_string(),
@@ -82,62 +121,196 @@ impl Broadcast {
             &config.source,
             &config.video,
             &config.audio,
+            config.encoder,
+            config.preview,
             &config.recording,
-            config.outputs.len(),
-        )?;
-        let outputs = config
-            .outputs
-            .into_iter()
-            .zip(&capture.taps)
-            .enumerate()
-            .map(|(i, (url, taps))| Output::start(i, url, taps))
-            .collect();
+        )
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&config.recording);
+        })?;
+        // A recording that fails stops taking data at once (before the error reaches
+        // the tees); the rest of the show carries on.
+        if let Some(bus) = capture.pipeline.bus() {
+            let failed = capture.recording_failed.clone();
+            let valves = capture.recording_valves.clone();
+            bus.set_sync_handler(move |_, msg| {
+                if let gst::MessageView::Error(err) = msg.view()
+                    && msg
+                        .src()
+                        .is_some_and(|s| s.name().starts_with(RECORDING_PREFIX))
+                {
+                    let mut failed = lock(&failed);
+                    if failed.is_none() {
+                        let e = err.error();
+                        *failed = Some(if e.matches(gst::ResourceError::NoSpaceLeft) {
+                            MediaError::DiskFull(e.to_string()).to_string()
+                        } else {
+                            format!("the recording stopped: {e}")
+                        });
+                        for valve in &valves {
+                            valve.set_property("drop", true);
+                        }
+                    }
+                }
+                gst::BusSyncReply::Pass
+            });
+        }
+        // ≈ 2 s of the show may wait for a slow connection before frames are dropped.
+        let backlog_limit =
+            (u64::from(config.video.bitrate_kbps + config.audio.bitrate_kbps) * 1000 / 8 * 2)
+                .max(256 * 1024);
+        let router = Router::new(capture.taps.clone());
         let broadcast = Self {
-            _lock: lock,
+            _lock: file_lock,
             pipeline: capture.pipeline,
             bytes_per_minute,
+            backlog_limit,
+            tls: config.tls,
             mic: capture.mic,
             camera_on: capture.camera_on,
-            outputs,
+            encoder: capture.encoder,
+            frames_encoded: capture.frames_encoded,
+            fps: Mutex::new(FpsWindow {
+                at: Instant::now(),
+                frames: 0,
+                fps: 0.0,
+            }),
+            videorate: capture.videorate,
+            preview: capture.preview,
+            recording_failed: capture.recording_failed,
+            recording_detached: AtomicBool::new(false),
+            router,
+            outputs: Mutex::new(Vec::new()),
+            next_output: AtomicUsize::new(0),
             recording: config.recording,
         };
+        for url in config.outputs {
+            broadcast.add_output(url);
+        }
         if let Err(e) = broadcast.pipeline.set_state(gst::State::Playing) {
             let cause = broadcast.poll().err().map(|e| e.to_string());
             broadcast.abort();
             return Err(MediaError::Pipeline(cause.unwrap_or_else(|| e.to_string())));
         }
-        tracing::info!(recording = %broadcast.recording.display(), "broadcast started");
+        tracing::info!(recording = %broadcast.recording.display(), encoder = broadcast.encoder, "broadcast started");
         Ok(broadcast)
     }
 
-    /// A fatal error of the capture side (source, encoder, recording), if one happened.
+    /// Adds a destination while live; returns its output id.
+    pub fn add_output(&self, url: IngestUrl) -> usize {
+        let id = self.next_output.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(output = id, url = %url, "destination added");
+        let output = Output::start(id, url, self.tls, self.backlog_limit, &self.router);
+        lock(&self.outputs).push(output);
+        id
+    }
+
+    /// Removes a destination while live (its ingest sees the stream end); false when
+    /// there is no output `id`.
+    pub fn remove_output(&self, id: usize) -> bool {
+        let output = {
+            let mut outputs = lock(&self.outputs);
+            let Some(at) = outputs.iter().position(|o| o.id() == id) else {
+                return false;
+            };
+            outputs.remove(at)
+        };
+        output.stop();
+        tracing::info!(output = id, "destination removed");
+        true
+    }
+
+    /// A fatal error of the capture side (source, encoder), if one happened. A failed
+    /// recording is not one: the show goes on and [`Stats::recording_error`] says so.
     pub fn poll(&self) -> Result<(), MediaError> {
         let Some(bus) = self.pipeline.bus() else {
             return Ok(());
         };
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(err) = msg.view() {
-                let text = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
-                if err.error().matches(gst::ResourceError::NoSpaceLeft) {
-                    return Err(MediaError::DiskFull(text));
+                if msg
+                    .src()
+                    .is_some_and(|s| s.name().starts_with(RECORDING_PREFIX))
+                {
+                    self.detach_failed_recording();
+                    continue;
                 }
+                let text = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
                 return Err(MediaError::Pipeline(text));
             }
         }
         Ok(())
     }
 
+    /// Takes a failed recording branch out of the pipeline, so the end of the show
+    /// does not wait for it. What it wrote stays on disk.
+    fn detach_failed_recording(&self) {
+        if lock(&self.recording_failed).is_none()
+            || self.recording_detached.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let reason = lock(&self.recording_failed).clone().unwrap_or_default();
+        tracing::error!(recording = %self.recording.display(), "{reason}; the show goes on");
+        let names = [
+            "video-valve",
+            "audio-valve",
+            "video-queue",
+            "audio-queue",
+            "mux",
+            "sink",
+        ];
+        let elements: Vec<gst::Element> = names
+            .iter()
+            .filter_map(|n| self.pipeline.by_name(&format!("{RECORDING_PREFIX}{n}")))
+            .collect();
+        for valve in elements.iter().take(2) {
+            if let Some(sink) = valve.static_pad("sink")
+                && let Some(tee_pad) = sink.peer()
+            {
+                let _ = tee_pad.unlink(&sink);
+                if let Some(tee) = tee_pad.parent_element() {
+                    tee.release_request_pad(&tee_pad);
+                }
+            }
+        }
+        for e in &elements {
+            let _ = e.set_state(gst::State::Null);
+        }
+        let _ = self.pipeline.remove_many(&elements);
+    }
+
     pub fn stats(&self) -> Stats {
+        let encoder_fps = {
+            let mut w = lock(&self.fps);
+            let elapsed = w.at.elapsed();
+            if elapsed >= Duration::from_millis(900) {
+                let frames = self.frames_encoded.load(Ordering::Relaxed);
+                w.fps = frames.saturating_sub(w.frames) as f64 / elapsed.as_secs_f64();
+                w.at = Instant::now();
+                w.frames = frames;
+            }
+            w.fps
+        };
         Stats {
             duration: self.duration(),
             mic_muted: self.mic.property::<bool>("mute"),
             camera_on: self.camera_on.load(Ordering::Relaxed),
+            encoder: self.encoder,
+            encoder_fps,
+            dropped_frames: self.videorate.property::<u64>("drop"),
             recording_minutes_left: minutes_left(&self.recording, self.bytes_per_minute),
             recording_bytes: std::fs::metadata(&self.recording)
                 .map(|m| m.len())
                 .unwrap_or(0),
-            outputs: self.outputs.iter().map(Output::stats).collect(),
+            recording_error: lock(&self.recording_failed).clone(),
+            outputs: lock(&self.outputs).iter().map(Output::stats).collect(),
         }
+    }
+
+    /// The latest preview frame (with `preview` on), at most 10 a second.
+    pub fn preview(&self) -> Option<PreviewFrame> {
+        self.preview.as_ref().and_then(|p| lock(p).clone())
     }
 
     /// Silences the microphone (the audio track goes on, silent).
@@ -163,6 +336,8 @@ impl Broadcast {
     /// ingest sees the stream end; then the outputs close.
     pub fn stop(self) -> Result<Finished, MediaError> {
         let duration = self.duration();
+        // Errors not yet seen (a recording that just failed) first.
+        let fatal = self.poll().err();
         self.pipeline.send_event(gst::event::Eos::new());
         let outcome = self.pipeline.bus().and_then(|bus| {
             bus.timed_pop_filtered(
@@ -170,12 +345,14 @@ impl Broadcast {
                 &[gst::MessageType::Eos, gst::MessageType::Error],
             )
         });
-        let result = match outcome.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => Ok(Finished {
+        let result = match (fatal, outcome.as_ref().map(|m| m.view())) {
+            (Some(e), _) => Err(e),
+            (None, Some(gst::MessageView::Eos(_))) => Ok(Finished {
                 recording: self.recording.clone(),
                 duration,
+                recording_error: lock(&self.recording_failed).clone(),
             }),
-            Some(gst::MessageView::Error(err)) => {
+            (None, Some(gst::MessageView::Error(err))) => {
                 Err(MediaError::Finalize(err.error().to_string()))
             }
             _ => Err(MediaError::Finalize(
@@ -186,8 +363,15 @@ impl Broadcast {
         result
     }
 
+    /// Stops everything now, whatever state it is in.
     fn abort(self) {
-        for output in self.outputs {
+        drop(self);
+    }
+}
+
+impl Drop for Broadcast {
+    fn drop(&mut self) {
+        for output in std::mem::take(&mut *lock(&self.outputs)) {
             output.stop();
         }
         let _ = self.pipeline.set_state(gst::State::Null);

@@ -1,24 +1,42 @@
-//! The capture pipeline: one source, one encode, fanned out to the recording and to
-//! one pair of app sinks per ingest output.
+//! The capture pipeline: one source, one encode, fanned out to the recording, to the
+//! taps that feed the ingest outputs, and (optionally) to a small preview.
 //!
 //! ```text
-//! videotestsrc ─► clockoverlay ─► convert/scale/rate ─► caps ─► queue ─► x264enc ─► h264parse ─► tee V
-//! audiotestsrc ─► convert/resample ─► caps ─► volume (mic) ─► AAC encoder ─► aacparse ─────────► tee A
-//! tee V ─► queue ─┐
-//! tee A ─► queue ─┴─► matroskamux (streamable) ─► filesink              the recording
-//!         (the camera-off probe blackens frames right after the caps filter)
+//! videotestsrc ─► clockoverlay ─► convert/scale/rate ─► caps ─► raw tee ─► queue ─► H.264 encoder ─► h264parse ─► tee V
+//! audiotestsrc ─► convert/resample ─► caps ─► volume (mic) ─► AAC encoder ─► aacparse ────────────────────────► tee A
+//! tee V ─► valve ─► queue ─┐
+//! tee A ─► valve ─► queue ─┴─► matroskamux (streamable) ─► filesink              the recording
 //! tee V ─► queue (leaky) ─► appsink ┐
-//! tee A ─► queue (leaky) ─► appsink ┴─► output N (a pipeline of its own)
+//! tee A ─► queue (leaky) ─► appsink ┴─► outputs (pipelines of their own, see output.rs)
+//! raw tee ─► queue (leaky) ─► videorate ─► videoscale ─► ≤ 10 fps, 320 px ─► jpegenc ─► appsink   preview
 //! ```
+//! The camera-off probe blackens frames right after the caps filter, so the preview
+//! shows what viewers see. The recording's branch starts with a valve on each tee: a
+//! recording that fails (a full disk) is shut off and cut loose; the show goes on.
 
 use crate::broadcast::Source;
 use crate::devices::{DeviceKind, open};
-use crate::profile::{AudioProfile, VideoProfile};
+use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::{MediaError, element};
 use gst::prelude::*;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Preview frames: at most this many per second…
+pub const PREVIEW_FPS: i32 = 10;
+/// …and this wide.
+pub const PREVIEW_WIDTH: u32 = 320;
+
+/// The latest preview frame, as a JPEG.
+#[derive(Clone, Debug)]
+pub struct PreviewFrame {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Counts frames since the start: a new number is a new frame.
+    pub seq: u64,
+}
 
 pub(crate) struct Capture {
     pub pipeline: gst::Pipeline,
@@ -26,8 +44,19 @@ pub(crate) struct Capture {
     pub mic: gst::Element,
     /// Cleared, the camera is off: every frame goes out black, timing untouched.
     pub camera_on: Arc<AtomicBool>,
-    /// (video, audio) app sinks, one pair per output, in order.
-    pub taps: Vec<(gst_app::AppSink, gst_app::AppSink)>,
+    /// (video, audio) app sinks that feed the outputs.
+    pub taps: (gst_app::AppSink, gst_app::AppSink),
+    pub preview: Option<Arc<Mutex<Option<PreviewFrame>>>>,
+    /// The H.264 encoder element in use (`x264enc`, `vah264enc`, …).
+    pub encoder: &'static str,
+    /// Frames out of the encoder.
+    pub frames_encoded: Arc<AtomicU64>,
+    /// Holds the frame rate (its `drop` property counts frames it had to drop).
+    pub videorate: gst::Element,
+    /// Set (with why) when the recording failed.
+    pub recording_failed: Arc<Mutex<Option<String>>>,
+    /// Shut (`drop`) when the recording fails, so the tees never see its error.
+    pub recording_valves: [gst::Element; 2],
 }
 
 fn caps_filter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
@@ -65,12 +94,48 @@ fn aac_encoder(profile: &AudioProfile) -> Result<gst::Element, MediaError> {
     }
 }
 
+/// The H.264 encoder for `choice`, set for live streaming: a hardware one when the
+/// machine has one that works, x264 (zero latency, veryfast) otherwise.
+fn h264_encoder(
+    choice: EncoderChoice,
+    video: &VideoProfile,
+) -> Result<(gst::Element, &'static str), MediaError> {
+    let gop = video.keyframe_interval().to_string();
+    let kbps = video.bitrate_kbps.to_string();
+    if choice == EncoderChoice::Auto
+        && let Some(name) = crate::profile::hardware_h264_encoders().first()
+        && let Ok(enc) = element(name, "feza-video-enc")
+    {
+        // Their property names differ; each gets the ones it has.
+        for (prop, value) in [
+            ("bitrate", kbps.as_str()),
+            ("key-int-max", gop.as_str()),
+            ("keyframe-period", gop.as_str()),
+            ("gop-size", gop.as_str()),
+            ("zerolatency", "true"),
+        ] {
+            if enc.find_property(prop).is_some() {
+                enc.set_property_from_str(prop, value);
+            }
+        }
+        return Ok((enc, name));
+    }
+    let enc = element("x264enc", "feza-video-enc")?;
+    enc.set_property_from_str("tune", "zerolatency");
+    enc.set_property_from_str("speed-preset", "veryfast");
+    enc.set_property("bitrate", video.bitrate_kbps);
+    enc.set_property("key-int-max", video.keyframe_interval());
+    Ok((enc, "x264enc"))
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     source: &Source,
     video: &VideoProfile,
     audio: &AudioProfile,
+    encoder: EncoderChoice,
+    preview: bool,
     recording: &Path,
-    outputs: usize,
 ) -> Result<Capture, MediaError> {
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
@@ -103,15 +168,23 @@ pub(crate) fn build(
             )
             .build(),
     )?;
+    let raw_tee = element("tee", "feza-video-raw-tee")?;
     let venc_queue = queue("feza-video-enc-queue")?;
-    let venc = element("x264enc", "feza-video-enc")?;
-    venc.set_property_from_str("tune", "zerolatency");
-    venc.set_property_from_str("speed-preset", "veryfast");
-    venc.set_property("bitrate", video.bitrate_kbps);
-    venc.set_property("key-int-max", video.keyframe_interval());
+    // Hardware encoders want their own formats (NV12 mostly).
+    let venc_conv = element("videoconvert", "feza-video-enc-convert")?;
+    let (venc, encoder) = h264_encoder(encoder, video)?;
     let vparse = element("h264parse", "feza-video-parse")?;
     // SPS/PPS before every keyframe, so a receiver joining mid-stream can decode.
     vparse.set_property("config-interval", -1i32);
+    // Streams for the outputs and the recording: AVC (length-prefixed) with its
+    // codec data, whatever the encoder emits.
+    let vparse_caps = caps_filter(
+        "feza-video-parse-caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build(),
+    )?;
     let vtee = element("tee", "feza-video-tee")?;
 
     let asrc = match source {
@@ -143,6 +216,9 @@ pub(crate) fn build(
     let aparse = element("aacparse", "feza-audio-parse")?;
     let atee = element("tee", "feza-audio-tee")?;
 
+    // Valves shut when the recording fails: what reaches them is dropped with an OK.
+    let rec_vvalve = element("valve", "feza-rec-video-valve")?;
+    let rec_avalve = element("valve", "feza-rec-audio-valve")?;
     let rec_vq = queue("feza-rec-video-queue")?;
     let rec_aq = queue("feza-rec-audio-queue")?;
     let rec_mux = element("matroskamux", "feza-rec-mux")?;
@@ -160,9 +236,12 @@ pub(crate) fn build(
         &vscale,
         &vrate,
         &vcaps,
+        &raw_tee,
         &venc_queue,
+        &venc_conv,
         &venc,
         &vparse,
+        &vparse_caps,
         &vtee,
     ];
     let audio_chain = [
@@ -170,36 +249,131 @@ pub(crate) fn build(
     ];
     pipeline.add_many(video_chain)?;
     pipeline.add_many(audio_chain)?;
-    pipeline.add_many([&rec_vq, &rec_aq, &rec_mux, &rec_sink])?;
+    pipeline.add_many([
+        &rec_vvalve,
+        &rec_avalve,
+        &rec_vq,
+        &rec_aq,
+        &rec_mux,
+        &rec_sink,
+    ])?;
     gst::Element::link_many(video_chain)?;
     gst::Element::link_many(audio_chain)?;
-    gst::Element::link_many([&vtee, &rec_vq, &rec_mux])?;
-    gst::Element::link_many([&atee, &rec_aq, &rec_mux])?;
+    gst::Element::link_many([&vtee, &rec_vvalve, &rec_vq, &rec_mux])?;
+    gst::Element::link_many([&atee, &rec_avalve, &rec_aq, &rec_mux])?;
     rec_mux.link(&rec_sink)?;
 
     let camera_on = Arc::new(AtomicBool::new(true));
     blacken_when_off(&vcaps, video, camera_on.clone())?;
+    let frames_encoded = Arc::new(AtomicU64::new(0));
+    count_buffers(&vparse, frames_encoded.clone())?;
+    let recording_failed = Arc::new(Mutex::new(None));
 
-    let mut taps = Vec::with_capacity(outputs);
-    for i in 0..outputs {
-        let tap = |kind: &str, tee: &gst::Element| -> Result<gst_app::AppSink, MediaError> {
-            let q = leaky_queue(&format!("feza-out{i}-{kind}-queue"))?;
-            let sink = gst_app::AppSink::builder()
-                .name(format!("feza-out{i}-{kind}-tap"))
-                .sync(false)
-                .build();
-            pipeline.add_many([&q, sink.upcast_ref()])?;
-            gst::Element::link_many([tee, &q, sink.upcast_ref()])?;
-            Ok(sink)
-        };
-        taps.push((tap("video", &vtee)?, tap("audio", &atee)?));
-    }
+    let tap = |kind: &str, tee: &gst::Element| -> Result<gst_app::AppSink, MediaError> {
+        let q = leaky_queue(&format!("feza-out-{kind}-queue"))?;
+        let sink = gst_app::AppSink::builder()
+            .name(format!("feza-out-{kind}-tap"))
+            .sync(false)
+            .build();
+        pipeline.add_many([&q, sink.upcast_ref()])?;
+        gst::Element::link_many([tee, &q, sink.upcast_ref()])?;
+        Ok(sink)
+    };
+    let taps = (tap("video", &vtee)?, tap("audio", &atee)?);
+    let preview = if preview {
+        Some(preview_branch(&pipeline, &raw_tee, video)?)
+    } else {
+        None
+    };
     Ok(Capture {
         pipeline,
         mic,
         camera_on,
         taps,
+        preview,
+        encoder,
+        frames_encoded,
+        videorate: vrate,
+        recording_failed,
+        recording_valves: [rec_vvalve, rec_avalve],
     })
+}
+
+/// A small JPEG of the picture, at most 10 times a second, kept as the latest frame.
+fn preview_branch(
+    pipeline: &gst::Pipeline,
+    raw_tee: &gst::Element,
+    video: &VideoProfile,
+) -> Result<Arc<Mutex<Option<PreviewFrame>>>, MediaError> {
+    let width = PREVIEW_WIDTH;
+    // Same shape as the show, an even height.
+    let height = (u64::from(width) * u64::from(video.height) / u64::from(video.width.max(1))).max(2)
+        as u32
+        & !1;
+    let q = leaky_queue("feza-preview-queue")?;
+    let rate = element("videorate", "feza-preview-rate")?;
+    rate.set_property("drop-only", true);
+    let scale = element("videoscale", "feza-preview-scale")?;
+    let caps = caps_filter(
+        "feza-preview-caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .field("framerate", gst::Fraction::new(PREVIEW_FPS, 1))
+            .build(),
+    )?;
+    let jpeg = element("jpegenc", "feza-preview-jpeg")?;
+    jpeg.set_property("quality", 70i32);
+    let sink = gst_app::AppSink::builder()
+        .name("feza-preview-tap")
+        .sync(false)
+        .max_buffers(1)
+        .drop(true)
+        .build();
+    pipeline.add_many([&q, &rate, &scale, &caps, &jpeg, sink.upcast_ref()])?;
+    gst::Element::link_many([raw_tee, &q, &rate, &scale, &caps, &jpeg, sink.upcast_ref()])?;
+    let latest = Arc::new(Mutex::new(None::<PreviewFrame>));
+    let slot = latest.clone();
+    let mut seq = 0u64;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(buffer) = sample.buffer()
+                    && let Ok(map) = buffer.map_readable()
+                {
+                    seq += 1;
+                    let frame = PreviewFrame {
+                        jpeg: map.as_slice().to_vec(),
+                        width,
+                        height,
+                        seq,
+                    };
+                    *slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(frame);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(latest)
+}
+
+fn src_pad(element: &gst::Element) -> Result<gst::Pad, MediaError> {
+    element
+        .static_pad("src")
+        .ok_or_else(|| MediaError::Pipeline(format!("{} has no src pad", element.name())))
+}
+
+/// Counts the buffers leaving `element` (for the encoder's frame rate).
+fn count_buffers(element: &gst::Element, count: Arc<AtomicU64>) -> Result<(), MediaError> {
+    src_pad(element)?.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        count.fetch_add(1, Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
 }
 
 /// While the camera is off, overwrites each raw I420 frame with black: the encoder,
@@ -215,10 +389,7 @@ fn blacken_when_off(
             .map_err(|e| MediaError::Pipeline(e.to_string()))?;
     // Luma 16 then chroma 128 is black in limited-range YUV.
     let chroma_start = info.offset()[1];
-    let pad = caps_filter
-        .static_pad("src")
-        .ok_or_else(|| MediaError::Pipeline("the video caps filter has no src pad".into()))?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+    src_pad(caps_filter)?.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
         if camera_on.load(Ordering::Relaxed) {
             return gst::PadProbeReturn::Ok;
         }

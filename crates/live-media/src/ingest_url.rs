@@ -81,6 +81,22 @@ impl IngestUrl {
     }
 }
 
+impl IngestUrl {
+    /// Free text (a mistyped command) with whatever looks like a URL's key hidden.
+    pub fn redact_text(text: &str) -> String {
+        text.split(' ')
+            .map(|word| {
+                if word.contains("://") {
+                    redact_raw(word)
+                } else {
+                    word.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// Best effort for text that did not even parse: hide whatever follows the last slash.
 fn redact_raw(raw: &str) -> String {
     match raw.rsplit_once('/') {
@@ -132,5 +148,9 @@ mod tests {
         assert!(IngestUrl::parse("rtmp:///live/key").is_err());
         assert!(IngestUrl::parse("rtmp://host/live").is_err());
         assert!(IngestUrl::parse("not a url").is_err());
+        assert_eq!(
+            IngestUrl::redact_text("ad rtmp://host/live/fzk_secretkey123 now"),
+            "ad rtmp://host/live/*** now"
+        );
     }
 }

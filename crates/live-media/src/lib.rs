@@ -11,10 +11,11 @@ mod profile;
 mod remux;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats, is_recording};
+pub use capture::{PREVIEW_FPS, PREVIEW_WIDTH, PreviewFrame};
 pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
-pub use output::{OutputState, OutputStats};
-pub use profile::{AudioProfile, VideoProfile};
+pub use output::{OutputState, OutputStats, TlsTrust};
+pub use profile::{AudioProfile, EncoderChoice, VideoProfile, hardware_h264_encoders};
 pub use remux::remux_to_mp4;
 
 use std::sync::OnceLock;
@@ -94,10 +95,13 @@ fn package_of(factory: &str) -> &'static str {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "avenc_aac" => "gstreamer1.0-libav",
         "clockoverlay" => "gstreamer1.0-x",
-        "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" => "gstreamer1.0-plugins-bad",
+        "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" | "vah264enc" => {
+            "gstreamer1.0-plugins-bad"
+        }
         "flvmux" | "matroskamux" | "matroskademux" | "mp4mux" | "qtmux" => {
             "gstreamer1.0-plugins-good"
         }
+        "jpegenc" => "gstreamer1.0-plugins-good",
         _ => "gstreamer1.0-plugins-base",
     }
 }

@@ -1,7 +1,8 @@
-//! One ingest output: a pipeline of its own fed from the capture pipeline's taps, so a
-//! failing connection never touches the recording or the other outputs. When it fails
-//! it is torn down and rebuilt with exponential backoff; while it is down its samples
-//! are dropped, and a new connection starts on a keyframe.
+//! Ingest outputs: each a pipeline of its own fed from the capture pipeline's taps, so
+//! a failing connection never touches the recording or the other outputs. When one
+//! fails it is torn down and rebuilt with exponential backoff; while it is down its
+//! samples are dropped, and a new connection starts on a keyframe. Outputs come and go
+//! while live: the taps hand every sample to whichever outputs the [`Router`] holds.
 //!
 //! ```text
 //! appsrc (H.264) ─► h264parse ─┐
@@ -33,12 +34,63 @@ pub enum OutputState {
 
 #[derive(Clone, Debug)]
 pub struct OutputStats {
+    /// Stable for the whole broadcast, also after other outputs are removed.
+    pub id: usize,
     /// The URL with its key hidden.
     pub url: String,
     pub state: OutputState,
     pub bytes_sent: u64,
+    /// Media bitrate over the last second or so.
+    pub bitrate_kbps: u64,
+    /// Frames dropped because the connection could not keep up (not while it is down).
+    pub dropped_frames: u64,
     pub reconnects: u32,
     pub last_error: Option<String>,
+}
+
+/// How outputs treat the ingest's TLS certificate (rtmps://).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsTrust {
+    /// Full validation against the system's certificate authorities.
+    #[default]
+    System,
+    /// Also accepts a certificate signed by an authority this machine does not know
+    /// (a private ingest); the host name and dates are still checked.
+    AllowUnknownCa,
+}
+
+/// The capture pipeline's taps and the outputs they feed.
+pub(crate) struct Router {
+    /// (video, audio) app sinks of the capture pipeline.
+    taps: (gst_app::AppSink, gst_app::AppSink),
+    outputs: Mutex<Vec<Arc<Shared>>>,
+}
+
+impl Router {
+    pub fn new(taps: (gst_app::AppSink, gst_app::AppSink)) -> Arc<Self> {
+        let router = Arc::new(Self {
+            taps,
+            outputs: Mutex::new(Vec::new()),
+        });
+        for (tap, video) in [(&router.taps.0, true), (&router.taps.1, false)] {
+            // Weak: the taps must not keep the router (and its outputs) alive.
+            let weak = Arc::downgrade(&router);
+            tap.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        if let Some(router) = weak.upgrade() {
+                            for output in lock(&router.outputs).iter() {
+                                output.forward(&sample, video);
+                            }
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        }
+        router
+    }
 }
 
 /// The pipeline of a connection in progress, and where its timeline starts.
@@ -48,17 +100,28 @@ struct Active {
     audio: gst_app::AppSrc,
     /// (capture PTS of the first keyframe sent, this pipeline's running time then)
     origin: Option<(gst::ClockTime, gst::ClockTime)>,
+    /// Set when frames had to be dropped: video resumes on the next keyframe.
+    awaiting_keyframe: bool,
+}
+
+struct Rate {
+    at: Instant,
+    bytes: u64,
+    kbps: u64,
 }
 
 struct Shared {
     url: IngestUrl,
-    /// The capture pipeline's taps, for the caps of what they carry.
-    taps: (gst_app::AppSink, gst_app::AppSink),
+    tls: TlsTrust,
+    /// Media queued for the connection beyond this is dropped (≈ 2 s of the show).
+    backlog_limit: u64,
     active: Mutex<Option<Active>>,
     state: Mutex<OutputState>,
     last_error: Mutex<Option<String>>,
     /// Media bytes handed to a connected output.
     bytes_pushed: AtomicU64,
+    dropped_frames: AtomicU64,
+    rate: Mutex<Rate>,
     reconnects: AtomicU32,
     stop: AtomicBool,
 }
@@ -80,11 +143,23 @@ impl Shared {
         let Some(buffer) = sample.buffer() else {
             return;
         };
-        let Some(pts) = buffer.pts() else { return };
+        // Running time, the one timeline audio and video share (an encoder may shift
+        // its buffers' own timestamps, x264 by 1000 hours).
+        let segment = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+        let running = |t: gst::ClockTime| match &segment {
+            Some(seg) => seg.to_running_time(t),
+            None => Some(t),
+        };
+        let Some(pts) = buffer.pts().and_then(running) else {
+            return;
+        };
+        let keyframe = video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let (base, offset) = match active.origin {
             Some(origin) => origin,
             // A connection starts on a keyframe; audio waits for it.
-            None if video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+            None if keyframe => {
                 let now = active
                     .pipeline
                     .current_running_time()
@@ -97,6 +172,23 @@ impl Shared {
         let Some(delta) = pts.checked_sub(base) else {
             return;
         };
+        let src = if video { &active.video } else { &active.audio };
+        // A connection slower than the show: drop rather than fall ever further
+        // behind, and resume the picture on a keyframe so it stays decodable.
+        if src.current_level_bytes() > self.backlog_limit {
+            if video {
+                active.awaiting_keyframe = true;
+                self.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if video && active.awaiting_keyframe {
+            if !keyframe {
+                self.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            active.awaiting_keyframe = false;
+        }
         let mut out = buffer.copy();
         {
             let b = out.make_mut();
@@ -104,69 +196,93 @@ impl Shared {
             b.set_dts(
                 buffer
                     .dts()
+                    .and_then(running)
                     .and_then(|d| d.checked_sub(base))
                     .map(|d| d + offset),
             );
         }
-        let src = if video { &active.video } else { &active.audio };
         let size = out.size() as u64;
         // A refused push means the connection is failing; its bus says so.
         if src.push_buffer(out).is_ok() {
             self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
         }
     }
+
+    fn bitrate_kbps(&self) -> u64 {
+        let mut rate = lock(&self.rate);
+        let now = Instant::now();
+        let elapsed = now.duration_since(rate.at);
+        if elapsed >= Duration::from_millis(900) {
+            let bytes = self.bytes_pushed.load(Ordering::Relaxed);
+            let bits = bytes.saturating_sub(rate.bytes) * 8;
+            rate.kbps = (bits as f64 / elapsed.as_secs_f64() / 1000.0).round() as u64;
+            rate.at = now;
+            rate.bytes = bytes;
+        }
+        rate.kbps
+    }
 }
 
 pub(crate) struct Output {
+    id: usize,
+    router: Arc<Router>,
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Output {
     pub fn start(
-        index: usize,
+        id: usize,
         url: IngestUrl,
-        taps: &(gst_app::AppSink, gst_app::AppSink),
+        tls: TlsTrust,
+        backlog_limit: u64,
+        router: &Arc<Router>,
     ) -> Self {
         let shared = Arc::new(Shared {
             url,
-            taps: taps.clone(),
+            tls,
+            backlog_limit,
             active: Mutex::new(None),
             state: Mutex::new(OutputState::Connecting),
             last_error: Mutex::new(None),
             bytes_pushed: AtomicU64::new(0),
+            dropped_frames: AtomicU64::new(0),
+            rate: Mutex::new(Rate {
+                at: Instant::now(),
+                bytes: 0,
+                kbps: 0,
+            }),
             reconnects: AtomicU32::new(0),
             stop: AtomicBool::new(false),
         });
-        for (tap, video) in [(&taps.0, true), (&taps.1, false)] {
-            // Weak: the capture pipeline must not keep a stopped output alive.
-            let weak = Arc::downgrade(&shared);
-            tap.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        if let Some(shared) = weak.upgrade() {
-                            shared.forward(&sample, video);
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-        }
+        lock(&router.outputs).push(shared.clone());
         let worker = shared.clone();
+        let taps = router.taps.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("feza-output-{index}"))
-            .spawn(move || run(index, &worker))
+            .name(format!("feza-output-{id}"))
+            .spawn(move || run(id, &worker, &taps))
             .ok();
-        Self { shared, thread }
+        Self {
+            id,
+            router: router.clone(),
+            shared,
+            thread,
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
     }
 
     pub fn stats(&self) -> OutputStats {
         let s = &self.shared;
         OutputStats {
+            id: self.id,
             url: s.url.to_string(),
             state: lock(&s.state).clone(),
             bytes_sent: s.bytes_pushed.load(Ordering::Relaxed),
+            bitrate_kbps: s.bitrate_kbps(),
+            dropped_frames: s.dropped_frames.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
             last_error: lock(&s.last_error).clone(),
         }
@@ -178,11 +294,12 @@ impl Output {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        lock(&self.router.outputs).retain(|o| !Arc::ptr_eq(o, &self.shared));
     }
 }
 
-/// Bytes the network sink has exchanged with the ingest (the RTMP handshake and
-/// commands: > 0 once the connection is up), where it reports them.
+/// Bytes the network sink has exchanged with the ingest (> 0 once the connection is
+/// up), where it reports them.
 fn sink_bytes(pipeline: &gst::Pipeline) -> Option<u64> {
     let sink = pipeline.by_name("feza-output-sink")?;
     sink.find_property("stats")?;
@@ -190,6 +307,7 @@ fn sink_bytes(pipeline: &gst::Pipeline) -> Option<u64> {
     stats
         .get::<u64>("out-bytes-total")
         .or_else(|_| stats.get::<u64>("bytes-sent"))
+        .or_else(|_| stats.get::<i64>("bytes-sent").map(|b| b.max(0) as u64))
         .ok()
 }
 
@@ -198,13 +316,16 @@ fn tap_caps(tap: &gst_app::AppSink) -> Option<gst::Caps> {
     tap.static_pad("sink")?.current_caps()
 }
 
-fn build(shared: &Shared) -> Result<Active, MediaError> {
+fn build(
+    shared: &Shared,
+    taps: &(gst_app::AppSink, gst_app::AppSink),
+) -> Result<Active, MediaError> {
     let url = &shared.url;
     // The muxer writes its header (which streams there are) from the caps it has at
     // the start: wait for both, so no receiver takes the show for video only.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (vcaps, acaps) = loop {
-        if let (Some(v), Some(a)) = (tap_caps(&shared.taps.0), tap_caps(&shared.taps.1)) {
+        if let (Some(v), Some(a)) = (tap_caps(&taps.0), tap_caps(&taps.1)) {
             break (v, a);
         }
         if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
@@ -223,7 +344,8 @@ fn build(shared: &Shared) -> Result<Active, MediaError> {
             .is_live(true)
             .do_timestamp(false)
             .block(false)
-            .max_bytes(16 * 1024 * 1024)
+            // Our own backlog check drops first; this only bounds memory.
+            .max_bytes(shared.backlog_limit.saturating_mul(2))
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build()
     };
@@ -237,6 +359,13 @@ fn build(shared: &Shared) -> Result<Active, MediaError> {
             mux.set_property("streamable", true);
             let sink = element("rtmp2sink", "feza-output-sink")?;
             sink.set_property("location", url.expose());
+            if url.scheme() == IngestScheme::Rtmps && shared.tls == TlsTrust::AllowUnknownCa {
+                // Every check but the authority's.
+                sink.set_property_from_str(
+                    "tls-validation-flags",
+                    "bad-identity+not-activated+expired+revoked+insecure+generic-error",
+                );
+            }
             (mux, sink)
         }
         IngestScheme::Srt => {
@@ -262,16 +391,17 @@ fn build(shared: &Shared) -> Result<Active, MediaError> {
         video,
         audio,
         origin: None,
+        awaiting_keyframe: false,
     })
 }
 
 /// Connects, and reconnects with backoff, until asked to stop.
-fn run(index: usize, shared: &Shared) {
+fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) {
     let mut attempt: u32 = 0;
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
-        let failure = match build(shared) {
-            Ok(active) => connect(index, shared, active),
+        let failure = match build(shared, taps) {
+            Ok(active) => connect(id, shared, active),
             Err(e) => Some(e.to_string()),
         };
         let Some(failure) = failure else { break };
@@ -279,7 +409,7 @@ fn run(index: usize, shared: &Shared) {
         attempt += 1;
         shared.reconnects.fetch_add(1, Ordering::Relaxed);
         let retry_in = Duration::from_secs(1 << attempt.min(4)).min(MAX_BACKOFF);
-        tracing::warn!(output = index, url = %shared.url, attempt, retry_in_s = retry_in.as_secs(), "ingest output failed: {failure}; reconnecting");
+        tracing::warn!(output = id, url = %shared.url, attempt, retry_in_s = retry_in.as_secs(), "ingest output failed: {failure}; reconnecting");
         *lock(&shared.last_error) = Some(failure);
         let until = Instant::now() + retry_in;
         while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
@@ -294,7 +424,7 @@ fn run(index: usize, shared: &Shared) {
 }
 
 /// Runs one connection; `None` when it ended because of a stop, else why it failed.
-fn connect(index: usize, shared: &Shared, active: Active) -> Option<String> {
+fn connect(id: usize, shared: &Shared, active: Active) -> Option<String> {
     let pipeline = active.pipeline.clone();
     let bus = pipeline.bus()?;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
@@ -311,7 +441,7 @@ fn connect(index: usize, shared: &Shared, active: Active) -> Option<String> {
             if sink_bytes(&pipeline).is_some_and(|b| b > 0)
                 && *lock(&shared.state) == OutputState::Connecting
             {
-                tracing::info!(output = index, url = %shared.url, "ingest output live");
+                tracing::info!(output = id, url = %shared.url, "ingest output live");
                 shared.set_state(OutputState::Live);
             }
             continue;

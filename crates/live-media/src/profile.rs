@@ -44,6 +44,12 @@ impl VideoProfile {
     }
 }
 
+impl Default for VideoProfile {
+    fn default() -> Self {
+        Self::P720_30
+    }
+}
+
 /// AAC output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AudioProfile {
@@ -67,4 +73,54 @@ impl Default for AudioProfile {
 pub fn bytes_per_minute(video: &VideoProfile, audio: &AudioProfile) -> u64 {
     let kbps = u64::from(video.bitrate_kbps) + u64::from(audio.bitrate_kbps);
     kbps * 1000 / 8 * 60 * 105 / 100
+}
+
+/// Which H.264 encoder to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncoderChoice {
+    /// A hardware encoder when the machine has one that works, else x264.
+    #[default]
+    Auto,
+    /// Always x264.
+    Software,
+}
+
+/// Hardware H.264 encoders GStreamer knows, in order of preference.
+const HARDWARE_H264: [&str; 4] = ["vah264enc", "vaapih264enc", "nvh264enc", "qsvh264enc"];
+
+/// The hardware H.264 encoders present on this machine that actually encode a frame
+/// (an element can be installed without its device); probed once per process.
+pub fn hardware_h264_encoders() -> &'static [&'static str] {
+    static FOUND: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        if crate::init().is_err() {
+            return Vec::new();
+        }
+        HARDWARE_H264
+            .into_iter()
+            .filter(|name| gst::ElementFactory::find(name).is_some() && encodes_a_frame(name))
+            .collect()
+    })
+}
+
+fn encodes_a_frame(encoder: &str) -> bool {
+    use gst::prelude::*;
+    let description = format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=320,height=240 ! videoconvert ! {encoder} ! fakesink"
+    );
+    let Ok(pipeline) = gst::parse::launch(&description) else {
+        return false;
+    };
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let _ = pipeline.set_state(gst::State::Null);
+        return false;
+    }
+    let done = pipeline.bus().and_then(|bus| {
+        bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+    });
+    let _ = pipeline.set_state(gst::State::Null);
+    matches!(done.map(|m| m.type_()), Some(gst::MessageType::Eos))
 }

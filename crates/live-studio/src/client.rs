@@ -115,6 +115,14 @@ impl ApiClient {
         .await
     }
 
+    pub async fn cancel(&self, id: &str) -> Result<Stream, ClientError> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/api/streams/{id}/cancel"))),
+        )
+        .await
+    }
+
     pub async fn stream(&self, id: &str) -> Result<Stream, ClientError> {
         self.send(self.http.get(self.url(&format!("/api/streams/{id}"))))
             .await

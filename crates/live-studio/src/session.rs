@@ -3,10 +3,11 @@
 //! then end it with the seller's outcome and finish the recording.
 
 use crate::client::{ApiClient, ClientError};
-use live_core::Outcome;
 use live_core::api::Stream;
+use live_core::{Outcome, StreamStatus};
 use live_media::{
-    Broadcast, BroadcastConfig, IngestUrl, MediaError, OutputState, Stats, VideoProfile,
+    Broadcast, BroadcastConfig, EncoderChoice, IngestUrl, MediaError, OutputState, Stats, TlsTrust,
+    VideoProfile,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -29,7 +30,10 @@ pub struct GoLive {
     pub title: String,
     pub source: live_media::Source,
     pub video: VideoProfile,
+    pub encoder: EncoderChoice,
     pub extra_ingests: Vec<IngestUrl>,
+    /// How rtmps:// destinations' certificates are checked.
+    pub tls: TlsTrust,
     pub record_dir: PathBuf,
     /// Ends by itself after this long; otherwise when `stop` resolves.
     pub duration: Option<Duration>,
@@ -38,22 +42,48 @@ pub struct GoLive {
     pub stats_every: Duration,
 }
 
-/// What a seller changes while live; no connection drops for any of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a seller changes while live; no other connection drops for any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
-    Mic { muted: bool },
-    Camera { on: bool },
+    Mic {
+        muted: bool,
+    },
+    Camera {
+        on: bool,
+    },
+    /// Another destination, connected at once.
+    AddDestination(IngestUrl),
+    /// Ends the stream to the output with this id (`outN` in the stats line).
+    RemoveDestination(usize),
 }
 
+/// What `live-cast` accepts typed while live.
+pub const CONTROL_HELP: &str =
+    "mute, unmute, camera off, camera on, add <rtmp://… | rtmps://… | srt://…>, remove <N>";
+
 impl Control {
-    /// `mute`, `unmute`, `camera off`, `camera on` (as typed at `live-cast`).
-    pub fn parse(line: &str) -> Option<Self> {
-        Some(match line.trim() {
+    /// A command typed at `live-cast` (see [`CONTROL_HELP`]); the error says why not.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let line = line.trim();
+        Ok(match line {
             "mute" => Self::Mic { muted: true },
             "unmute" => Self::Mic { muted: false },
             "camera off" => Self::Camera { on: false },
             "camera on" => Self::Camera { on: true },
-            _ => return None,
+            _ => {
+                if let Some(url) = line.strip_prefix("add ") {
+                    let url = IngestUrl::parse(url.trim()).map_err(|e| e.to_string())?;
+                    Self::AddDestination(url)
+                } else if let Some(n) = line.strip_prefix("remove ") {
+                    let n = n.trim().trim_start_matches("out");
+                    Self::RemoveDestination(n.parse().map_err(|_| {
+                        "remove takes an output number, as in `remove 1` for out1".to_string()
+                    })?)
+                } else {
+                    let shown = IngestUrl::redact_text(line);
+                    return Err(format!("unknown command {shown:?}: type {CONTROL_HELP}"));
+                }
+            }
         })
     }
 }
@@ -66,6 +96,9 @@ pub struct SessionReport {
     pub recording: Option<PathBuf>,
     /// The web-playable copy made on save.
     pub mp4: Option<PathBuf>,
+    /// Set when the recording stopped before the show (a full disk): it holds the show
+    /// up to then.
+    pub recording_error: Option<String>,
 }
 
 /// Runs GStreamer work (which blocks) off the async runtime.
@@ -102,9 +135,11 @@ pub async fn go_live(
     let config = BroadcastConfig {
         source: go.source.clone(),
         video: go.video,
-        audio: Default::default(),
+        encoder: go.encoder,
         outputs,
+        tls: go.tls,
         recording: recording.clone(),
+        ..BroadcastConfig::default()
     };
     let broadcast = blocking(move || Broadcast::start(config)).await??;
 
@@ -125,6 +160,16 @@ pub async fn go_live(
             control = controls.recv(), if controls_open => match control {
                 Some(Control::Mic { muted }) => broadcast.set_mic_muted(muted),
                 Some(Control::Camera { on }) => broadcast.set_camera_on(on),
+                Some(Control::AddDestination(url)) => {
+                    broadcast.add_output(url);
+                }
+                Some(Control::RemoveDestination(id)) => {
+                    if id == 0 {
+                        tracing::warn!("out0 is the marketplace's ingest: end the show to stop it");
+                    } else if !broadcast.remove_output(id) {
+                        tracing::warn!(output = id, "there is no such destination");
+                    }
+                }
                 None => controls_open = false,
             },
             _ = ticker.tick() => {
@@ -148,13 +193,30 @@ pub async fn go_live(
     }
     let finished = finished?;
 
-    let ended = client.end(&show.id, go.outcome).await.map_err(|e| {
-        tracing::error!(
-            "the show could not be ended on the server ({e}); the recording is kept at {}",
-            recording.display()
+    // The ingest never confirmed the show (it never reached viewers): nothing to end
+    // or save on the server, so it is cancelled there; the footage stays the seller's.
+    let never_live = client
+        .stream(&show.id)
+        .await
+        .is_ok_and(|s| s.status == StreamStatus::Scheduled);
+    let stream = if never_live {
+        tracing::warn!(
+            "the ingest never confirmed the show, so no viewer saw it: it is cancelled on the server"
         );
-        e
-    })?;
+        client.cancel(&show.id).await?
+    } else {
+        client
+            .end(&show.id, go.outcome)
+            .await
+            .map_err(|e| {
+                tracing::error!(
+                    "the show could not be ended on the server ({e}); the recording is kept at {}",
+                    recording.display()
+                );
+                e
+            })?
+            .stream
+    };
     let (recording, mp4) = match go.outcome {
         Outcome::Save => {
             let mp4 = recording.with_extension("mp4");
@@ -170,10 +232,11 @@ pub async fn go_live(
         }
     };
     Ok(SessionReport {
-        stream: ended.stream,
+        stream,
         duration: finished.duration,
         recording,
         mp4,
+        recording_error: finished.recording_error,
     })
 }
 
@@ -181,38 +244,59 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
+/// The first clause of a GStreamer error (without its source location).
+fn short_error(e: &str) -> &str {
+    e.split(" (").next().unwrap_or(e)
+}
+
 /// One line of stats for a terminal or a log; stream keys never appear in it.
 pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     let t = stats.duration.as_secs();
     let mut line = format!(
-        "{:02}:{:02}:{:02} | show {} | rec {} ({} min of disk left)",
+        "{:02}:{:02}:{:02} | show {} | {} {:.0} fps, {} dropped | ",
         t / 3600,
         t / 60 % 60,
         t % 60,
         show.map_or("?".to_owned(), |s| s.status.to_string()),
-        mb(stats.recording_bytes),
-        stats.recording_minutes_left
+        stats.encoder,
+        stats.encoder_fps,
+        stats.dropped_frames,
     );
+    match &stats.recording_error {
+        None => line.push_str(&format!(
+            "rec {} ({} min of disk left)",
+            mb(stats.recording_bytes),
+            stats.recording_minutes_left
+        )),
+        Some(e) => line.push_str(&format!(
+            "rec STOPPED at {}: {e}",
+            mb(stats.recording_bytes)
+        )),
+    }
     if stats.mic_muted {
         line.push_str(" | mic muted");
     }
     if !stats.camera_on {
         line.push_str(" | camera off");
     }
-    for (i, o) in stats.outputs.iter().enumerate() {
+    for o in &stats.outputs {
         let state = match &o.state {
             OutputState::Connecting => "connecting".to_owned(),
             OutputState::Live => "live".to_owned(),
             OutputState::Reconnecting { attempt, retry_in } => format!(
-                "reconnecting (attempt {attempt}, retry in {} s)",
-                retry_in.as_secs()
+                "reconnecting (attempt {attempt}, retry in {} s: {})",
+                retry_in.as_secs(),
+                o.last_error.as_deref().map_or("", short_error)
             ),
             OutputState::Stopped => "stopped".to_owned(),
         };
         line.push_str(&format!(
-            " | out{i} {} {state} sent {} reconnects {}",
+            " | out{} {} {state} {} kb/s sent {} dropped {} reconnects {}",
+            o.id,
             o.url,
+            o.bitrate_kbps,
             mb(o.bytes_sent),
+            o.dropped_frames,
             o.reconnects
         ));
     }
@@ -273,4 +357,39 @@ pub async fn recover(client: &ApiClient, record_dir: &std::path::Path) -> Vec<Re
         });
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_controls_parse_and_mistakes_hide_keys() {
+        assert_eq!(Control::parse(" mute "), Ok(Control::Mic { muted: true }));
+        assert_eq!(
+            Control::parse("camera off"),
+            Ok(Control::Camera { on: false })
+        );
+        assert_eq!(
+            Control::parse("remove out2"),
+            Ok(Control::RemoveDestination(2))
+        );
+        let Ok(Control::AddDestination(url)) =
+            Control::parse("add srt://127.0.0.1:9000?streamid=secret-5678")
+        else {
+            panic!("an SRT destination is accepted");
+        };
+        assert!(!url.to_string().contains("secret-5678"));
+        let err = Control::parse("add http://x/live/secret-5678").unwrap_err();
+        assert!(
+            err.contains("rtmp://") && !err.contains("secret-5678"),
+            "{err}"
+        );
+        let err = Control::parse("ad rtmp://x/live/secret-5678").unwrap_err();
+        assert!(
+            err.contains("unknown command") && !err.contains("secret-5678"),
+            "{err}"
+        );
+        assert!(Control::parse("remove one").is_err());
+    }
 }

@@ -18,6 +18,12 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum EncoderArg {
+    Auto,
+    Software,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum OutcomeArg {
     Save,
     Discard,
@@ -40,9 +46,16 @@ struct GoLiveArgs {
     /// A microphone id from `live-cast devices` (with a camera source; silent without).
     #[arg(long)]
     microphone: Option<String>,
-    /// Another destination (rtmp:// or rtmps://), besides the marketplace.
+    /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
     #[arg(long = "extra-ingest")]
     extra_ingest: Vec<String>,
+    /// Accept rtmps:// certificates signed by an authority this machine does not know
+    /// (a private ingest); host name and dates are still checked.
+    #[arg(long)]
+    tls_allow_unknown_ca: bool,
+    /// H.264 encoder: a hardware one when present (auto) or always x264 (software).
+    #[arg(long, value_enum, default_value = "auto")]
+    encoder: EncoderArg,
     /// Ends the show by itself after this long (30s, 5m, 1h).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -105,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
                 source,
                 microphone,
                 extra_ingest,
+                tls_allow_unknown_ca,
+                encoder,
                 duration,
                 record_dir,
                 outcome,
@@ -124,23 +139,22 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|u| IngestUrl::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
-            // SRT output connects but sends nothing until the end yet: refuse it rather
-            // than let a destination look live while it is not.
-            if let Some(srt) = extra_ingests
-                .iter()
-                .find(|u| u.scheme() == live_media::IngestScheme::Srt)
-            {
-                anyhow::bail!(
-                    "{srt}: SRT destinations are not supported yet; use rtmp:// or rtmps://"
-                );
-            }
             let client = ApiClient::new(&server, &token)?;
             report_recovered(&live_studio::session::recover(&client, &record_dir).await);
             let go = GoLive {
                 title,
                 source,
                 video,
+                encoder: match encoder {
+                    EncoderArg::Auto => live_media::EncoderChoice::Auto,
+                    EncoderArg::Software => live_media::EncoderChoice::Software,
+                },
                 extra_ingests,
+                tls: if tls_allow_unknown_ca {
+                    live_media::TlsTrust::AllowUnknownCa
+                } else {
+                    live_media::TlsTrust::System
+                },
                 record_dir,
                 duration,
                 outcome: match outcome {
@@ -153,21 +167,22 @@ async fn main() -> anyhow::Result<()> {
                 shutdown_signal().await;
                 eprintln!("ending the show…");
             };
-            // Typed while live: mute, unmute, camera off, camera on.
+            // Typed while live: see CONTROL_HELP.
             let (control_tx, controls) = tokio::sync::mpsc::channel(8);
             tokio::spawn(async move {
                 use tokio::io::AsyncBufReadExt;
                 let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
                     match live_studio::Control::parse(&line) {
-                        Some(c) => {
+                        Ok(c) => {
                             if control_tx.send(c).await.is_err() {
                                 break;
                             }
                         }
-                        None => eprintln!(
-                            "unknown command {line:?}: type mute, unmute, camera off or camera on"
-                        ),
+                        Err(e) => eprintln!("{e}"),
                     }
                 }
             });
@@ -184,6 +199,9 @@ async fn main() -> anyhow::Result<()> {
             );
             if let Some(mp4) = &report.mp4 {
                 println!("recording: {}", mp4.display());
+            }
+            if let Some(e) = &report.recording_error {
+                println!("the recording stopped early: {e}");
             }
             Ok(())
         }

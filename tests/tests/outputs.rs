@@ -1,0 +1,190 @@
+//! Every output scheme against a local receiver: SRT into an SRT listener, RTMPS
+//! through stunnel in front of nginx-rtmp; destinations added and removed while live.
+
+use feza_tests::ingest::{free_port, is_listening, require};
+use feza_tests::probe::{audio_span_s, codecs, video_span_s};
+use live_media::{AudioProfile, Broadcast, BroadcastConfig, IngestUrl, OutputState, VideoProfile};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn config(dir: &std::path::Path, outputs: Vec<IngestUrl>) -> BroadcastConfig {
+    BroadcastConfig {
+        source: live_media::Source::Test,
+        video: VideoProfile::P360_30,
+        audio: AudioProfile::default(),
+        outputs,
+        recording: dir.join("show.mkv"),
+        ..BroadcastConfig::default()
+    }
+}
+
+/// Waits until output `i` is live, or fails with its last error.
+fn wait_live(b: &Broadcast, i: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = b.stats();
+        if s.outputs[i].state == OutputState::Live {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "output {i} never went live: {:?}",
+            s.outputs[i]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn srt_output_streams_into_an_srt_listener() {
+    require("srt-live-transmit", "srt-tools");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let received = dir.path().join("received.ts");
+    let mut listener = Command::new("srt-live-transmit")
+        .args(["-q", &format!("srt://:{port}?mode=listener"), "file://con"])
+        .stdout(std::fs::File::create(&received).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start srt-live-transmit");
+    std::thread::sleep(Duration::from_millis(300));
+    let url =
+        IngestUrl::parse(&format!("srt://127.0.0.1:{port}?streamid=show-secret-1234")).unwrap();
+    let b = Broadcast::start(config(dir.path(), vec![url])).unwrap();
+    wait_live(&b, 0);
+    std::thread::sleep(Duration::from_secs(5));
+    // While live (not only at the end) the listener has the stream.
+    let path = received.to_string_lossy().into_owned();
+    assert_eq!(codecs(&path), vec!["aac", "h264"]);
+    let stats = b.stats();
+    assert!(!format!("{stats:?}").contains("show-secret-1234"));
+    b.stop().unwrap();
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let (v, a) = (video_span_s(&path), audio_span_s(&path));
+    assert!(
+        v > 4.0 && (v - a).abs() < 1.0,
+        "over SRT: video {v:.2} s, audio {a:.2} s"
+    );
+}
+
+/// An RTMP receiver: ffmpeg listening, saving what it gets to `file`.
+fn rtmp_receiver(port: u16, key: &str, file: &std::path::Path) -> std::process::Child {
+    require("ffmpeg", "ffmpeg");
+    let child = Command::new("ffmpeg")
+        .args(["-v", "error", "-listen", "1", "-i"])
+        .arg(format!("rtmp://127.0.0.1:{port}/app/{key}"))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_listening(port) {
+        assert!(Instant::now() < deadline, "ffmpeg did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn a_destination_added_while_live_gets_the_stream_and_a_removed_one_ends_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broadcast::start(config(dir.path(), vec![])).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let port = free_port();
+    let received = dir.path().join("added.flv");
+    let mut receiver = rtmp_receiver(port, "added-key-4321", &received);
+    let url = IngestUrl::parse(&format!("rtmp://127.0.0.1:{port}/app/added-key-4321")).unwrap();
+    let id = b.add_output(url);
+    wait_live(&b, 0);
+    std::thread::sleep(Duration::from_secs(4));
+    let stats = b.stats();
+    let out = &stats.outputs[0];
+    assert_eq!(out.id, id);
+    // Bitrate is measured, near the profile's 800 + 128 kb/s.
+    assert!(
+        (300..3000).contains(&out.bitrate_kbps),
+        "{} kb/s",
+        out.bitrate_kbps
+    );
+    assert!(b.remove_output(id));
+    assert!(!b.remove_output(id), "removed once only");
+    assert!(b.stats().outputs.is_empty());
+    // The receiver saw the stream end (not a cut connection) and exits by itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the removed destination never saw the end"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The recording ran all along, unaffected.
+    std::thread::sleep(Duration::from_secs(1));
+    let finished = b.stop().unwrap();
+    assert!(finished.recording_error.is_none());
+    let path = received.to_string_lossy().into_owned();
+    let (v, a) = (video_span_s(&path), audio_span_s(&path));
+    assert!(
+        v > 3.0 && (v - a).abs() < 1.0,
+        "added: video {v:.2} s, audio {a:.2} s"
+    );
+    let rec = finished.recording.to_string_lossy().into_owned();
+    let whole = video_span_s(&rec);
+    assert!(whole > 6.5, "recording {whole:.2} s");
+}
+
+#[test]
+fn stats_show_the_encoder_its_frame_rate_and_a_small_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.preview = true;
+    let b = Broadcast::start(cfg).unwrap();
+    // No hardware encoder on a machine without one: x264.
+    let hardware = live_media::hardware_h264_encoders();
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = b.stats(); // opens the frame-rate window
+    let mut seqs = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Some(f) = b.preview() {
+            seqs.push(f.seq);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = b.stats();
+    assert_eq!(
+        stats.encoder,
+        hardware.first().copied().unwrap_or("x264enc")
+    );
+    assert!(
+        (27.0..=33.0).contains(&stats.encoder_fps),
+        "{:.1} fps",
+        stats.encoder_fps
+    );
+    assert_eq!(stats.dropped_frames, 0);
+    // At most 10 preview frames a second: ≤ 31 new ones in 3 s, and some at all.
+    seqs.dedup();
+    let new = seqs.last().unwrap() - seqs.first().unwrap();
+    assert!((15..=31).contains(&new), "{new} preview frames in 3 s");
+    let frame = b.preview().unwrap();
+    assert_eq!((frame.width, frame.height), (320, 180));
+    let jpeg = dir.path().join("preview.jpg");
+    std::fs::write(&jpeg, &frame.jpeg).unwrap();
+    let dims = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&jpeg)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "320,180");
+    b.stop().unwrap();
+}
