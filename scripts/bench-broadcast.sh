@@ -67,7 +67,7 @@ run() { # WAY ROUND
     live-cast)
       t0=$(date +%s.%N)
       /usr/bin/time -f "%U %S %M" -o "$stats" "$bin/live-cast" go-live --server "$api" --token "$token" \
-        --title "bench live-cast $round" --profile 720p30 --duration "${SHOW_S}s" --outcome discard \
+        --title "bench live-cast $round" --profile 720p30 --duration "${SHOW_S}s" --outcome discard --no-progressive-upload \
         --record-dir "$work/rec-$round" >/dev/null 2>&1 &
       local pid=$!
       # Time from go-live to the ingest hook confirming media (the show turns live).

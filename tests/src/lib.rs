@@ -5,6 +5,8 @@
 pub mod ingest;
 pub mod probe;
 
+pub mod browser;
+
 use live_core::api::{StartResponse, Stream};
 use live_server::config::Config;
 use live_server::state::AppState;
@@ -67,6 +69,7 @@ pub struct AppOptions {
     pub ingest_stale_s: u32,
     pub ingest_url: String,
     pub playback_base: String,
+    pub upload_max_bytes: u64,
 }
 
 impl Default for AppOptions {
@@ -77,6 +80,7 @@ impl Default for AppOptions {
             ingest_stale_s: 10,
             ingest_url: "rtmp://127.0.0.1:1935/live".into(),
             playback_base: "http://127.0.0.1:8088/hls".into(),
+            upload_max_bytes: 8 << 30,
         }
     }
 }
@@ -111,6 +115,8 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         reconnect_grace_s: opts.reconnect_grace_s,
         ingest_wait_s: opts.ingest_wait_s,
         ingest_stale_s: opts.ingest_stale_s,
+        upload_max_bytes: opts.upload_max_bytes,
+        upload_expiry_h: 24,
     };
     let state = live_server::prepare(&cfg).await.expect("server state");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -393,4 +399,44 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// A binary of this workspace, built beside the tests (`cargo build --bins`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
+/// A real recording like the broadcaster's (H.264 + AAC in streamable Matroska) of
+/// `seconds` of 1280x720 at `kbps`; `snow` makes every frame costly, so the file is as
+/// large as the bitrate says.
+pub fn make_recording(path: &std::path::Path, seconds: u32, kbps: u32, snow: bool) {
+    ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
+    let frames = seconds * 30;
+    let audio_buffers = seconds * 48_000 / 1024;
+    let pattern = if snow { "snow" } else { "smpte" };
+    let description = format!(
+        "videotestsrc pattern={pattern} num-buffers={frames} ! video/x-raw,width=1280,height=720,framerate=30/1 \
+         ! x264enc speed-preset=ultrafast bitrate={kbps} key-int-max=60 ! h264parse ! mux. \
+         audiotestsrc num-buffers={audio_buffers} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
+         ! avenc_aac ! aacparse ! mux. matroskamux name=mux streamable=true ! filesink location={}",
+        path.display()
+    );
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(description.split_whitespace())
+        .status()
+        .expect("run gst-launch-1.0")
+        .success();
+    assert!(ok, "could not make a test recording");
 }

@@ -5,7 +5,7 @@
 use feza_tests::probe::{
     audio_span_s, codecs, duration_s, largest_video_gap, video_pts, video_span_s,
 };
-use feza_tests::{eventually, stack};
+use feza_tests::{eventually, stack, workspace_bin};
 use live_core::{Outcome, StreamStatus};
 use live_media::VideoProfile;
 use live_studio::{ApiClient, GoLive};
@@ -33,6 +33,9 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
         duration: Some(SHOW),
         outcome: Outcome::Save,
         stats_every: Duration::from_millis(500),
+        queue: None,
+        progressive_upload: false,
+        keep_local: true,
     };
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
@@ -161,6 +164,9 @@ fn go(record_dir: &std::path::Path, extra: Vec<live_media::IngestUrl>) -> GoLive
         duration: None,
         outcome: Outcome::Save,
         stats_every: Duration::from_millis(500),
+        queue: None,
+        progressive_upload: false,
+        keep_local: true,
     }
 }
 
@@ -347,22 +353,6 @@ async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black()
         silent.iter().any(|(_, d)| (3.0..=5.0).contains(d)),
         "silent spans {silent:?}"
     );
-}
-
-/// A binary of the workspace, next to this test's own (scripts/test.sh builds them).
-fn workspace_bin(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --bins`",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

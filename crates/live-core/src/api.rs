@@ -159,6 +159,10 @@ pub struct UploadTarget {
     pub endpoint: String,
     /// `Upload-Metadata` to send on creation.
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The upload already running for this show (progressive upload), to finish
+    /// rather than start over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -16,7 +16,7 @@ pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
 pub use output::{OutputState, OutputStats, TlsTrust};
 pub use profile::{AudioProfile, EncoderChoice, VideoProfile, hardware_h264_encoders};
-pub use remux::remux_to_mp4;
+pub use remux::{RecordingInfo, inspect, remux, remux_to_mp4, thumbnail};
 
 use std::sync::OnceLock;
 
@@ -51,6 +51,8 @@ pub enum MediaError {
     Pipeline(String),
     #[error("the recording could not be finished: {0}")]
     Finalize(String),
+    #[error("not a usable recording: {0}")]
+    NotARecording(String),
 }
 
 impl From<gst::glib::Error> for MediaError {

@@ -1,22 +1,85 @@
-//! The finished recording, remuxed (no re-encode) into an MP4 a browser plays and seeks:
-//! `moov` at the front.
+//! Finished recordings: what one holds (GStreamer's discoverer), a web-playable MP4
+//! remuxed from it (no re-encode, `moov` at the front), and a thumbnail.
 
 use crate::{MediaError, init};
 use gst::prelude::*;
+use gst_pbutils::prelude::*;
 use std::path::Path;
+use std::time::Duration;
 
-pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
+/// What a recording holds.
+#[derive(Clone, Debug)]
+pub struct RecordingInfo {
+    pub duration: Duration,
+    /// `matroska` or `mp4`.
+    pub container: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+}
+
+/// Checks that `path` is a recording Feza Live can publish: Matroska or MP4 holding
+/// H.264 video (and optionally AAC audio). The error says what is wrong with it.
+pub fn inspect(path: &Path) -> Result<RecordingInfo, MediaError> {
     init()?;
-    let quote = |p: &Path| format!("\"{}\"", p.display().to_string().replace('"', "\\\""));
-    let description = format!(
-        "filesrc location={} ! matroskademux name=demux \
-         mp4mux name=mux faststart=true ! filesink location={} \
-         demux.video_0 ! queue ! h264parse ! mux. \
-         demux.audio_0 ! queue ! aacparse ! mux.",
-        quote(input),
-        quote(output)
-    );
-    let pipeline = gst::parse::launch(&description)
+    let bad = |why: String| MediaError::NotARecording(why);
+    let uri = gst::glib::filename_to_uri(path, None)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(30))
+        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    let info = discoverer
+        .discover_uri(&uri)
+        .map_err(|e| bad(format!("it is not a media file GStreamer can read ({e})")))?;
+    let container_caps = info
+        .stream_info()
+        .and_then(|s| s.caps())
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let container = if container_caps.starts_with("video/x-matroska") {
+        "matroska"
+    } else if container_caps.starts_with("video/quicktime") {
+        "mp4"
+    } else {
+        return Err(bad(format!(
+            "it is not a Matroska or MP4 recording (found {})",
+            container_caps.split(',').next().unwrap_or("nothing known")
+        )));
+    };
+    let video = info
+        .video_streams()
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("it has no video".into()))?;
+    let codec = video.caps().map(|c| c.to_string()).unwrap_or_default();
+    if !codec.starts_with("video/x-h264") {
+        return Err(bad(format!(
+            "its video is not H.264 (found {})",
+            codec.split(',').next().unwrap_or("unknown")
+        )));
+    }
+    let duration = info
+        .duration()
+        .map(|d| Duration::from_nanos(d.nseconds()))
+        .unwrap_or_default();
+    if duration.is_zero() {
+        return Err(bad("it holds no playable time".into()));
+    }
+    Ok(RecordingInfo {
+        duration,
+        container,
+        width: video.width(),
+        height: video.height(),
+        has_audio: !info.audio_streams().is_empty(),
+    })
+}
+
+fn quote(p: &Path) -> String {
+    format!("\"{}\"", p.display().to_string().replace('"', "\\\""))
+}
+
+/// Runs a `gst-launch`-style pipeline to its end.
+fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
+    let pipeline = gst::parse::launch(description)
         .map_err(|e| MediaError::Finalize(e.to_string()))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| MediaError::Finalize("not a pipeline".into()))?;
@@ -31,13 +94,60 @@ pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
     match msg.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Eos(_)) => Ok(()),
         Some(gst::MessageView::Error(err)) => Err(MediaError::Finalize(format!(
-            "remuxing {} failed: {}",
+            "{what} {} failed: {}",
             input.display(),
             err.error()
         ))),
         _ => Err(MediaError::Finalize(format!(
-            "remuxing {} timed out",
+            "{what} {} timed out",
             input.display()
         ))),
     }
+}
+
+/// A Matroska recording remuxed into an MP4 a browser plays and seeks.
+pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
+    remux(input, "matroska", true, output)
+}
+
+/// A recording (`container` as [`RecordingInfo::container`]) remuxed into a
+/// web-playable MP4.
+pub fn remux(
+    input: &Path,
+    container: &str,
+    has_audio: bool,
+    output: &Path,
+) -> Result<(), MediaError> {
+    init()?;
+    let demux = if container == "mp4" {
+        "qtdemux"
+    } else {
+        "matroskademux"
+    };
+    let audio = if has_audio {
+        "demux.audio_0 ! queue ! aacparse ! mux."
+    } else {
+        ""
+    };
+    let description = format!(
+        "filesrc location={} ! {demux} name=demux \
+         mp4mux name=mux faststart=true ! filesink location={} \
+         demux.video_0 ! queue ! h264parse ! mux. {audio}",
+        quote(input),
+        quote(output)
+    );
+    run(&description, "remuxing", input)
+}
+
+/// A JPEG of the MP4's first picture, 640 pixels wide.
+pub fn thumbnail(mp4: &Path, jpeg: &Path) -> Result<(), MediaError> {
+    init()?;
+    let description = format!(
+        "filesrc location={} ! qtdemux name=demux demux.video_0 ! queue ! h264parse ! avdec_h264 \
+         ! videoconvert ! videoscale ! video/x-raw,width=640,pixel-aspect-ratio=1/1 \
+         ! jpegenc snapshot=true ! filesink location={}",
+        quote(mp4),
+        quote(jpeg)
+    );
+    run(&description, "making a thumbnail of", mp4)
 }

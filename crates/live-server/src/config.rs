@@ -47,6 +47,14 @@ pub struct Config {
     /// Seconds of silence from the ingest's periodic updates after which a publisher is taken as gone.
     #[arg(long, env = "FEZA_INGEST_STALE_S", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     pub ingest_stale_s: u32,
+
+    /// Largest replay upload accepted, in bytes.
+    #[arg(long, env = "FEZA_UPLOAD_MAX_BYTES", default_value_t = 8 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_max_bytes: u64,
+
+    /// Hours an unfinished upload is kept without progress before it expires.
+    #[arg(long, env = "FEZA_UPLOAD_EXPIRY_H", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub upload_expiry_h: u32,
 }
 
 fn parse_ingest_url(s: &str) -> anyhow::Result<Url> {

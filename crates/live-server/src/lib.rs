@@ -7,9 +7,11 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod hooks;
+pub mod replays;
 pub mod state;
 pub mod store;
 pub mod sweeper;
+pub mod uploads;
 
 use crate::error::ApiError;
 use crate::state::{AppState, Settings};
@@ -48,6 +50,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .merge(hooks::router())
+        // Uploads stream their bodies to storage: no in-memory body limit there.
+        .merge(uploads::router().layer(DefaultBodyLimit::disable()))
+        .merge(replays::media_router(&state))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -65,6 +70,8 @@ pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         db,
         settings: Arc::new(settings),
+        uploads: Default::default(),
+        replay_work: Default::default(),
     })
 }
 
@@ -75,9 +82,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweeper::run(state.clone(), Duration::from_secs(1)));
+    let replays = tokio::spawn(replays::run(state.clone(), state.replay_work.clone()));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    replays.abort();
     Ok(result?)
 }

@@ -10,6 +10,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
+    /// One request at a time per upload.
+    pub uploads: crate::uploads::UploadLocks,
+    /// Wakes the replay worker.
+    pub replay_work: Arc<tokio::sync::Notify>,
 }
 
 /// The configuration, resolved once at start.
@@ -23,6 +27,10 @@ pub struct Settings {
     /// Publish URL without the key.
     pub ingest_url: String,
     pub hook_secret: String,
+    /// Where uploads and replays are stored.
+    pub data_dir: std::path::PathBuf,
+    pub upload_max_bytes: u64,
+    pub upload_expiry: TimeDelta,
 }
 
 impl Settings {
@@ -38,11 +46,22 @@ impl Settings {
             playback_base: cfg.playback_base.as_str().trim_end_matches('/').to_owned(),
             ingest_url: cfg.ingest_url.as_str().trim_end_matches('/').to_owned(),
             hook_secret: cfg.resolve_hook_secret()?,
+            data_dir: cfg.data_dir.clone(),
+            upload_max_bytes: cfg.upload_max_bytes,
+            upload_expiry: TimeDelta::hours(cfg.upload_expiry_h.into()),
         })
     }
 
     pub fn share_url(&self, id: &str) -> String {
         format!("{}/live/{id}", self.public_base)
+    }
+
+    pub fn uploads_dir(&self) -> std::path::PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    pub fn replays_dir(&self) -> std::path::PathBuf {
+        self.data_dir.join("replays")
     }
 
     pub fn playback_url(&self, public_name: &str) -> String {

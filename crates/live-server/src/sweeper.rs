@@ -1,7 +1,8 @@
 //! Stores what time alone changes: a go-live whose key lapsed, a publisher gone silent,
 //! a grace period over (the show then ends with `ingest_lost`). Reads settle these on
 //! their own; the sweeper makes them durable and visible to every list query.
-//! Idempotent, so several server instances may sweep the same database.
+//! Also expires abandoned uploads. Idempotent, so several server instances may sweep
+//! the same database.
 
 use crate::state::AppState;
 use crate::store::{self, IngestChange};
@@ -33,5 +34,7 @@ pub async fn sweep(state: &AppState) -> Result<(), crate::error::ApiError> {
             Err(e) => tracing::warn!(stream = %id, error = %e, "could not settle a show"),
         }
     }
+    // Uploads abandoned unfinished past their expiry: terminated, bytes deleted.
+    crate::uploads::expire(state, chrono::Utc::now()).await?;
     Ok(())
 }

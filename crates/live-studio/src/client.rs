@@ -51,7 +51,16 @@ impl ApiClient {
         })
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `path` (or an absolute URL) against the server's base.
+    pub(crate) fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
     }
 
@@ -119,6 +128,14 @@ impl ApiClient {
         self.send(
             self.http
                 .post(self.url(&format!("/api/streams/{id}/cancel"))),
+        )
+        .await
+    }
+
+    pub async fn replay(&self, id: &str) -> Result<live_core::api::Replay, ClientError> {
+        self.send(
+            self.http
+                .get(self.url(&format!("/api/streams/{id}/replay"))),
         )
         .await
     }

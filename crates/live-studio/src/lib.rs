@@ -1,8 +1,11 @@
 //! The broadcaster's application logic, shared by the desktop app and `live-cast`:
-//! the API client and the show session (server lifecycle + media).
+//! the API client, the show session (server lifecycle + media), and replay uploads
+//! (tus client, persisted queue).
 
 pub mod client;
+pub mod queue;
 pub mod session;
+pub mod upload;
 
 pub use client::{ApiClient, ClientError};
 pub use session::{Control, GoLive, SessionError, SessionReport};

@@ -3,6 +3,8 @@
 //! then end it with the seller's outcome and finish the recording.
 
 use crate::client::{ApiClient, ClientError};
+use crate::queue::Queue;
+use crate::upload::{SendOptions, TusClient, send_file};
 use live_core::api::Stream;
 use live_core::{Outcome, StreamStatus};
 use live_media::{
@@ -40,6 +42,12 @@ pub struct GoLive {
     pub outcome: Outcome,
     /// How often `on_stats` is called.
     pub stats_every: Duration,
+    /// Where a saved recording is queued for upload (none: it stays local only).
+    pub queue: Option<Queue>,
+    /// Sends the recording to the server while it grows (with a queue).
+    pub progressive_upload: bool,
+    /// Keep the local recording once its replay is ready on the server.
+    pub keep_local: bool,
 }
 
 /// What a seller changes while live; no other connection drops for any of them.
@@ -153,6 +161,8 @@ pub async fn go_live(
     tokio::pin!(stop, deadline);
     let mut server_view: Option<Stream> = None;
     let mut controls_open = true;
+    let mut progressive: Option<Progressive> = None;
+    let mut last_drops = 0u64;
     let media_failure = loop {
         tokio::select! {
             () = &mut stop => break None,
@@ -179,11 +189,32 @@ pub async fn go_live(
                 if let Ok(s) = client.stream(&show.id).await {
                     server_view = Some(s);
                 }
-                on_stats(&broadcast.stats(), server_view.as_ref());
+                let stats = broadcast.stats();
+                let is_live = server_view.as_ref().is_some_and(|s| s.status == StreamStatus::Live);
+                if progressive.is_none() && is_live && go.progressive_upload
+                    && let Some(queue) = &go.queue
+                {
+                    progressive = Progressive::start(client, queue, &show.id, &recording).await;
+                }
+                if let Some(p) = &progressive {
+                    // The live stream comes first: the upload waits while the
+                    // marketplace's connection is down or dropping frames.
+                    let out0 = stats.outputs.iter().find(|o| o.id == 0);
+                    let drops = out0.map_or(0, |o| o.dropped_frames);
+                    let congested = drops > last_drops
+                        || out0.is_some_and(|o| o.state != live_media::OutputState::Live);
+                    last_drops = drops;
+                    let _ = p.congested.send(congested);
+                }
+                on_stats(&stats, server_view.as_ref());
             }
         }
     };
     let finished = blocking(move || broadcast.stop()).await?;
+    let progressive_url = match progressive.take() {
+        Some(p) => Some(p.stop().await),
+        None => None,
+    };
     if let Some(e) = media_failure {
         tracing::error!(
             "the broadcast failed: {e}; the recording so far is kept at {}",
@@ -222,12 +253,27 @@ pub async fn go_live(
             let mp4 = recording.with_extension("mp4");
             let (src, dst) = (recording.clone(), mp4.clone());
             blocking(move || live_media::remux_to_mp4(&src, &dst)).await??;
+            // Queued for upload: what the show sent while live is resumed, not resent.
+            if let Some(queue) = go.queue.as_ref().filter(|_| !never_live) {
+                let queued = async {
+                    queue.enqueue(&show.id, &recording, go.keep_local).await?;
+                    if let Some(url) = progressive_url.as_deref() {
+                        queue.set_url(&show.id, url).await?;
+                    }
+                    Ok::<_, crate::queue::QueueError>(())
+                };
+                queued.await.map_err(|e| SessionError::Io(e.to_string()))?;
+            }
             (Some(recording), Some(mp4))
         }
         Outcome::Discard => {
             std::fs::remove_file(&recording).map_err(|e| {
                 SessionError::Io(format!("could not delete {}: {e}", recording.display()))
             })?;
+            // The server terminated its copy on `end`; nothing is left to send.
+            if let Some(queue) = &go.queue {
+                let _ = queue.remove(&show.id).await;
+            }
             (None, None)
         }
     };
@@ -238,6 +284,89 @@ pub async fn go_live(
         mp4,
         recording_error: finished.recording_error,
     })
+}
+
+/// The recording sent to the server while it grows.
+struct Progressive {
+    url: String,
+    congested: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Progressive {
+    async fn start(
+        client: &ApiClient,
+        queue: &Queue,
+        stream_id: &str,
+        recording: &std::path::Path,
+    ) -> Option<Self> {
+        let tus = TusClient::new(client);
+        let filename = recording
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let url = match tus.create(stream_id, None, &filename).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(
+                    "progressive upload not started ({e}); the recording uploads after the show"
+                );
+                return None;
+            }
+        };
+        // Remembered now, so a crash mid-show resumes this upload.
+        if let Err(e) = async {
+            queue.enqueue(stream_id, recording, false).await?;
+            queue.set_url(stream_id, &url).await
+        }
+        .await
+        {
+            tracing::warn!("could not note the progressive upload in the queue: {e}");
+        }
+        tracing::info!("progressive upload started");
+        let (congested, mut congested_rx) = tokio::sync::watch::channel(false);
+        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (task_url, path) = (url.clone(), recording.to_owned());
+        let task = tokio::spawn(async move {
+            loop {
+                if *stop_rx.borrow() {
+                    break;
+                }
+                if !*congested_rx.borrow_and_update() {
+                    let opts = SendOptions::default();
+                    tokio::select! {
+                        sent = send_file(&tus, &task_url, &path, false, opts, |_| {}) => {
+                            if let Err(e) = sent {
+                                tracing::warn!("progressive upload paused: {e}");
+                            }
+                        }
+                        // The end of the show: the queue sends the rest, from the
+                        // server's offset.
+                        _ = stop_rx.changed() => break,
+                    }
+                }
+                tokio::select! {
+                    _ = stop_rx.changed() => {}
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        });
+        Some(Self {
+            url,
+            congested,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops (a request in flight is cut; the server keeps what arrived); returns the
+    /// upload's URL for the queue.
+    async fn stop(self) -> String {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.url
+    }
 }
 
 fn mb(bytes: u64) -> String {

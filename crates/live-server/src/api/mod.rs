@@ -40,6 +40,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(end_stream))
         .routes(routes!(cancel_stream))
         .routes(routes!(my_streams))
+        .routes(routes!(crate::replays::get_replay))
         .routes(routes!(viewers::create_viewer))
         .split_for_parts()
 }

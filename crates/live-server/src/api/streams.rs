@@ -258,10 +258,23 @@ pub async fn end_stream(
     )
     .await?;
     tracing::info!(stream = %row.id, outcome = ?body.outcome, "show ended");
-    let upload = (body.outcome == Outcome::Save).then(|| UploadTarget {
-        endpoint: "/api/uploads".into(),
-        metadata: [("stream_id".to_owned(), row.id.clone())].into(),
-    });
+    let upload = match body.outcome {
+        Outcome::Save => {
+            // A progressive upload may already hold most of it; its processing can start
+            // as soon as it is complete.
+            crate::replays::kick(&state);
+            Some(UploadTarget {
+                endpoint: "/api/uploads".into(),
+                metadata: [("stream_id".to_owned(), row.id.clone())].into(),
+                upload_url: crate::uploads::running_for_stream(&state, &row.id).await?,
+            })
+        }
+        Outcome::Discard => {
+            // Gone for good, on the server too.
+            crate::uploads::terminate_for_stream(&state, &row.id).await?;
+            None
+        }
+    };
     Ok(Json(EndResponse {
         stream: applied
             .row

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use live_core::Outcome;
 use live_media::{IngestUrl, VideoProfile};
+use live_studio::queue::{EntryState, Queue};
 use live_studio::{ApiClient, GoLive};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,12 +32,8 @@ enum OutcomeArg {
 
 #[derive(clap::Args)]
 struct GoLiveArgs {
-    /// The Feza Live server.
-    #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// The seller's token.
-    #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    seller: SellerArgs,
     /// The show's title, as viewers see it.
     #[arg(long)]
     title: String,
@@ -59,15 +56,73 @@ struct GoLiveArgs {
     /// Ends the show by itself after this long (30s, 5m, 1h).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Where the recording goes.
-    #[arg(long, default_value = "./recordings")]
-    record_dir: PathBuf,
     /// What happens to the show at the end.
     #[arg(long, value_enum, default_value = "save")]
     outcome: OutcomeArg,
     /// 720p30, 480p30 or 360p30.
     #[arg(long, default_value = "720p30")]
     profile: String,
+    #[command(flatten)]
+    upload: UploadArgs,
+    /// Do not send the recording while live (only after the show, on save).
+    #[arg(long)]
+    no_progressive_upload: bool,
+}
+
+/// Who the seller is, where their server and recordings are.
+#[derive(clap::Args, Clone)]
+struct SellerArgs {
+    /// The Feza Live server.
+    #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The seller's token.
+    #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Where recordings (and their upload queue) are kept.
+    #[arg(long, default_value = "./recordings")]
+    record_dir: PathBuf,
+}
+
+impl SellerArgs {
+    fn client(&self) -> anyhow::Result<ApiClient> {
+        Ok(ApiClient::new(&self.server, &self.token)?)
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct UploadArgs {
+    /// Keep the local recording once its replay is ready on the server.
+    #[arg(long)]
+    keep_recording: bool,
+    /// Upload at most this many megabytes a second (unlimited when unset).
+    #[arg(long, value_parser = parse_rate)]
+    upload_limit_mbps: Option<u64>,
+    /// Bytes per upload request, in MiB.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    upload_chunk_mib: u64,
+    /// How long to wait for the server to confirm the replay before handing the upload
+    /// to the next run (30s, 5m).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    upload_wait: Duration,
+}
+
+impl UploadArgs {
+    fn send_options(&self) -> live_studio::upload::SendOptions {
+        live_studio::upload::SendOptions {
+            chunk: (self.upload_chunk_mib * 1024 * 1024) as usize,
+            rate_limit: self.upload_limit_mbps,
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let mb: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of megabytes a second, like 2.5"))?;
+    if mb.is_nan() || mb <= 0.0 {
+        return Err("the upload limit must be above 0".into());
+    }
+    Ok((mb * 1e6) as u64)
 }
 
 #[derive(Subcommand)]
@@ -76,14 +131,31 @@ enum Command {
     GoLive(Box<GoLiveArgs>),
     /// Lists the cameras and microphones present.
     Devices,
+    /// Lists the upload queue; with --resume, uploads what is unfinished.
+    Uploads {
+        #[command(flatten)]
+        seller: SellerArgs,
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        upload: UploadArgs,
+    },
+    /// Queues a recording of one of your saved shows for upload, and uploads it.
+    Upload {
+        #[command(flatten)]
+        seller: SellerArgs,
+        /// The show the recording belongs to.
+        #[arg(long)]
+        stream: String,
+        /// The recording (Matroska or MP4 with H.264).
+        file: PathBuf,
+        #[command(flatten)]
+        upload: UploadArgs,
+    },
     /// Finishes recordings an interrupted show left behind (go-live does it first too).
     Recover {
-        #[arg(long, env = "FEZA_SERVER", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
-        token: String,
-        #[arg(long, default_value = "./recordings")]
-        record_dir: PathBuf,
+        #[command(flatten)]
+        seller: SellerArgs,
     },
 }
 
@@ -112,8 +184,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::GoLive(args) => {
             let GoLiveArgs {
-                server,
-                token,
+                seller,
                 title,
                 source,
                 microphone,
@@ -121,9 +192,10 @@ async fn main() -> anyhow::Result<()> {
                 tls_allow_unknown_ca,
                 encoder,
                 duration,
-                record_dir,
                 outcome,
                 profile,
+                upload,
+                no_progressive_upload,
             } = *args;
             let source = match source.as_str() {
                 "test" => live_media::Source::Test,
@@ -139,8 +211,13 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|u| IngestUrl::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
-            let client = ApiClient::new(&server, &token)?;
-            report_recovered(&live_studio::session::recover(&client, &record_dir).await);
+            let client = seller.client()?;
+            let record_dir = seller.record_dir.clone();
+            let queue = Queue::open(&record_dir).await?;
+            let recovered = live_studio::session::recover(&client, &record_dir).await;
+            report_recovered(&recovered);
+            queue_recovered(&queue, &recovered).await;
+            let outcome_is_save = matches!(outcome, OutcomeArg::Save);
             let go = GoLive {
                 title,
                 source,
@@ -162,6 +239,9 @@ async fn main() -> anyhow::Result<()> {
                     OutcomeArg::Discard => Outcome::Discard,
                 },
                 stats_every: Duration::from_secs(2),
+                queue: Some(queue.clone()),
+                progressive_upload: !no_progressive_upload,
+                keep_local: upload.keep_recording,
             };
             let stop = async {
                 shutdown_signal().await;
@@ -203,19 +283,63 @@ async fn main() -> anyhow::Result<()> {
             if let Some(e) = &report.recording_error {
                 println!("the recording stopped early: {e}");
             }
+            if outcome_is_save && report.stream.status == live_core::StreamStatus::Archived {
+                upload_queue(&client, &queue, &upload).await?;
+            }
             Ok(())
         }
-        Command::Recover {
-            server,
-            token,
-            record_dir,
+        Command::Uploads {
+            seller,
+            resume,
+            upload,
         } => {
-            let client = ApiClient::new(&server, &token)?;
-            let found = live_studio::session::recover(&client, &record_dir).await;
+            let record_dir = &seller.record_dir;
+            let queue = Queue::open(record_dir).await?;
+            if resume {
+                let client = seller.client()?;
+                upload_queue(&client, &queue, &upload).await?;
+            }
+            let entries = queue.list().await?;
+            if entries.is_empty() {
+                println!("no uploads in {}", record_dir.display());
+            }
+            for e in entries {
+                let size = e
+                    .size
+                    .map_or("?".into(), |s| format!("{:.1} MB", s as f64 / 1e6));
+                println!(
+                    "{:<34} {:<10} {:>10} of {:>10}  {}{}",
+                    e.stream_id,
+                    format!("{:?}", e.state).to_lowercase(),
+                    format!("{:.1} MB", e.sent as f64 / 1e6),
+                    size,
+                    e.path.display(),
+                    e.error.map(|r| format!("  ({r})")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Upload {
+            seller,
+            stream,
+            file,
+            upload,
+        } => {
+            anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
+            let client = seller.client()?;
+            let queue = Queue::open(&seller.record_dir).await?;
+            queue.enqueue(&stream, &file, true).await?;
+            upload_queue(&client, &queue, &upload).await
+        }
+        Command::Recover { seller } => {
+            let client = seller.client()?;
+            let record_dir = &seller.record_dir;
+            let found = live_studio::session::recover(&client, record_dir).await;
             if found.is_empty() {
                 println!("no interrupted recording in {}", record_dir.display());
             }
             report_recovered(&found);
+            queue_recovered(&Queue::open(record_dir).await?, &found).await;
             Ok(())
         }
         Command::Devices => {
@@ -248,6 +372,59 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
+    }
+}
+
+/// Runs the upload queue, printing progress at most once a second.
+async fn upload_queue(client: &ApiClient, queue: &Queue, args: &UploadArgs) -> anyhow::Result<()> {
+    let mut last = std::time::Instant::now() - Duration::from_secs(2);
+    let outcomes = live_studio::queue::run(
+        client,
+        queue,
+        args.send_options(),
+        args.upload_wait,
+        |id, p| {
+            let done = p.total == Some(p.sent);
+            if done || last.elapsed() >= Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                println!("upload {id}: {}", p.line());
+            }
+        },
+    )
+    .await?;
+    let mut failed = false;
+    for o in outcomes {
+        match o.state {
+            EntryState::Done => println!("replay of {} is ready", o.stream_id),
+            EntryState::Processing => println!(
+                "replay of {} is still being made on the server; `live-cast uploads` shows it",
+                o.stream_id
+            ),
+            EntryState::Queued => println!(
+                "upload of {} paused ({}); `live-cast uploads --resume` continues it",
+                o.stream_id,
+                o.error.unwrap_or_default()
+            ),
+            EntryState::Failed => {
+                failed = true;
+                println!(
+                    "upload of {} failed: {}; the recording is kept",
+                    o.stream_id,
+                    o.error.unwrap_or_default()
+                );
+            }
+        }
+    }
+    anyhow::ensure!(!failed, "an upload failed");
+    Ok(())
+}
+
+/// Recordings finished after a crash are queued for upload like any saved show.
+async fn queue_recovered(queue: &Queue, found: &[live_studio::session::Recovered]) {
+    for r in found.iter().filter(|r| r.saved.is_ok()) {
+        if let Err(e) = queue.enqueue(&r.stream_id, &r.recording, false).await {
+            tracing::warn!("could not queue {} for upload: {e}", r.recording.display());
+        }
     }
 }
 

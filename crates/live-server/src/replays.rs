@@ -1,0 +1,264 @@
+//! Replays: a complete upload of a saved show becomes a web-playable, seekable MP4
+//! (a remux, no re-encode) with a thumbnail and a duration; then it is served with
+//! range requests and its views are counted. Processing is driven by the uploads'
+//! state in the database, so a restart picks up where it stopped, and a replay that
+//! cannot be made ends as `failed` with a reason, never stuck in `processing`.
+
+use crate::db::to_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store;
+use crate::uploads::upload_state::*;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::header::RANGE;
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::Utc;
+use live_core::StreamStatus;
+use live_core::api::Replay;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Wakes the processing worker (an upload just completed, or a show was saved).
+pub fn kick(state: &AppState) {
+    state.replay_work.notify_one();
+}
+
+/// Processes complete uploads of saved shows, one at a time, until the task is dropped.
+pub async fn run(state: AppState, work: Arc<Notify>) {
+    // Work a previous run left half done goes again from the start.
+    if let Err(e) = sqlx::query("update uploads set state = $1 where state = $2")
+        .bind(COMPLETE)
+        .bind(PROCESSING)
+        .execute(&state.db.pool)
+        .await
+    {
+        tracing::error!("could not reset interrupted replay processing: {e}");
+    }
+    loop {
+        match next(&state).await {
+            Ok(Some((upload, stream))) => process(&state, &upload, &stream).await,
+            Ok(None) => {
+                // Also wake now and then: a show may have been saved elsewhere.
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), work.notified()).await;
+            }
+            Err(e) => {
+                tracing::error!("replay processing could not read its queue: {e}");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+/// Claims the oldest complete upload whose show is saved.
+async fn next(state: &AppState) -> anyhow::Result<Option<(String, String)>> {
+    let candidate: Option<(String, String)> = sqlx::query_as(
+        "select u.id, u.stream_id from uploads u join live_streams s on s.id = u.stream_id \
+         where u.state = $1 and s.status = $2 order by u.updated_at limit 1",
+    )
+    .bind(COMPLETE)
+    .bind(StreamStatus::Archived.as_str())
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((upload, stream)) = candidate else {
+        return Ok(None);
+    };
+    let claimed =
+        sqlx::query("update uploads set state = $1, updated_at = $2 where id = $3 and state = $4")
+            .bind(PROCESSING)
+            .bind(to_ms(Utc::now()))
+            .bind(&upload)
+            .bind(COMPLETE)
+            .execute(&state.db.pool)
+            .await?
+            .rows_affected();
+    if claimed == 1 {
+        set_replay_state(state, &stream, "processing", None).await?;
+        Ok(Some((upload, stream)))
+    } else {
+        Ok(None)
+    }
+}
+
+async fn set_replay_state(
+    state: &AppState,
+    stream: &str,
+    replay: &str,
+    reason: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "update live_streams set replay_state = $1, replay_reason = $2, updated_at = $3 where id = $4",
+    )
+    .bind(replay)
+    .bind(reason)
+    .bind(to_ms(Utc::now()))
+    .bind(stream)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+struct Made {
+    duration_s: f64,
+}
+
+async fn process(state: &AppState, upload: &str, stream: &str) {
+    let source = crate::uploads::upload_path(state, upload);
+    let dir = state.settings.replays_dir();
+    let (mp4, jpg) = (
+        dir.join(format!("{stream}.mp4")),
+        dir.join(format!("{stream}.jpg")),
+    );
+    let started = std::time::Instant::now();
+    let made = {
+        let (source, mp4, jpg) = (source.clone(), mp4.clone(), jpg.clone());
+        tokio::task::spawn_blocking(move || make(&source, &mp4, &jpg)).await
+    };
+    let made = match made {
+        Ok(r) => r,
+        Err(e) => Err(format!("processing stopped unexpectedly ({e})")),
+    };
+    let outcome = match made {
+        Ok(made) => finish(state, upload, stream, &made).await.map_err(|e| {
+            tracing::error!(stream, "could not record the replay: {e:#}");
+            "the replay was made but could not be recorded; upload it again".to_owned()
+        }),
+        Err(reason) => Err(reason),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(
+                stream,
+                upload,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "replay ready"
+            );
+            let _ = tokio::fs::remove_file(&source).await;
+        }
+        Err(reason) => {
+            tracing::warn!(stream, upload, "replay failed: {reason}");
+            let _ = tokio::fs::remove_file(&source).await;
+            let _ = tokio::fs::remove_file(&mp4).await;
+            let _ = tokio::fs::remove_file(&jpg).await;
+            let _ = sqlx::query("update uploads set state = $1, updated_at = $2 where id = $3")
+                .bind(FAILED)
+                .bind(to_ms(Utc::now()))
+                .bind(upload)
+                .execute(&state.db.pool)
+                .await;
+            if let Err(e) = set_replay_state(state, stream, "failed", Some(&reason)).await {
+                tracing::error!(stream, "could not record a failed replay: {e:#}");
+            }
+        }
+    }
+}
+
+/// Checks, remuxes and thumbnails an upload; the error is the reason a seller sees.
+fn make(
+    source: &std::path::Path,
+    mp4: &std::path::Path,
+    jpg: &std::path::Path,
+) -> Result<Made, String> {
+    let info = live_media::inspect(source).map_err(|e| format!("the upload is {e}"))?;
+    if let Some(dir) = mp4.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("no room for replays: {e}"))?;
+    }
+    let partial = mp4.with_extension("mp4.part");
+    live_media::remux(source, info.container, info.has_audio, &partial)
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&partial, mp4).map_err(|e| e.to_string())?;
+    live_media::thumbnail(mp4, jpg).map_err(|e| e.to_string())?;
+    // A recording written while live carries no duration of its own; the MP4 does.
+    let made = live_media::inspect(mp4).map_err(|e| format!("the remuxed replay is {e}"))?;
+    Ok(Made {
+        duration_s: made.duration.as_secs_f64(),
+    })
+}
+
+async fn finish(state: &AppState, upload: &str, stream: &str, made: &Made) -> anyhow::Result<()> {
+    let base = &state.settings.public_base;
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "update saved_streams set video_url = $1, thumbnail_url = $2, duration = $3 \
+         where stream_id = $4",
+    )
+    .bind(format!("{base}/media/replays/{stream}.mp4"))
+    .bind(format!("{base}/media/replays/{stream}.jpg"))
+    .bind(made.duration_s)
+    .bind(stream)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "update live_streams set replay_state = 'ready', replay_reason = null, updated_at = $1 \
+         where id = $2",
+    )
+    .bind(to_ms(Utc::now()))
+    .bind(stream)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update uploads set state = $1, updated_at = $2 where id = $3")
+        .bind(DONE)
+        .bind(to_ms(Utc::now()))
+        .bind(upload)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[utoipa::path(
+    get, path = "/api/streams/{id}/replay", tag = "streams",
+    responses((status = 200, body = Replay), (status = 404, body = live_core::api::ErrorBody)),
+)]
+pub async fn get_replay(
+    State(state): State<AppState>,
+    seller: crate::auth::MaybeSeller,
+    Path(id): Path<String>,
+) -> Result<Json<Replay>, ApiError> {
+    let row = store::load_visible(&state, &id, seller.0.as_ref()).await?;
+    let view = row.view(&state.settings, seller.0.as_ref(), Utc::now())?;
+    view.replay
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("this show has no replay".into()))
+}
+
+/// Counts a view when a player starts a replay from the top (a request without a
+/// range, or from byte 0); seeks and resumed buffering are not views.
+async fn count_views(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let starts = req
+        .headers()
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|r| r.trim() == "bytes=0-");
+    let response = next.run(req).await;
+    if starts
+        && response.status().is_success()
+        && let Some(stream) = path.rsplit('/').next().and_then(|f| f.strip_suffix(".mp4"))
+    {
+        let counted = sqlx::query(
+            "update saved_streams set views_count = views_count + 1 where stream_id = $1",
+        )
+        .bind(stream)
+        .execute(&state.db.pool)
+        .await;
+        if let Err(e) = counted {
+            tracing::warn!(stream, "could not count a replay view: {e}");
+        }
+    }
+    response
+}
+
+/// `/media/replays/<id>.mp4` and `.jpg`: files with range requests.
+pub fn media_router(state: &AppState) -> Router<AppState> {
+    let files = tower_http::services::ServeDir::new(state.settings.replays_dir());
+    Router::new()
+        .nest_service("/media/replays", files)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_views,
+        ))
+}

@@ -1,0 +1,772 @@
+//! Replay uploads over tus 1.0.0 (core, creation, creation-defer-length, termination,
+//! checksum, expiration) at `/api/uploads`. An upload belongs to one of the seller's own
+//! shows while it is live (progressive upload during the show), archived, or ended with
+//! its ingest lost (still savable). The bytes go to `<data dir>/uploads/<id>`; the
+//! database holds the state. The file's length is the offset: bytes written are bytes
+//! received, so a server killed mid-request resumes from what reached the disk.
+//!
+//! tus answers with its own statuses and headers (`Tus-Resumable` on every response);
+//! errors carry a plain-text reason.
+
+use crate::auth::Seller;
+use crate::db::{from_ms, new_id, to_ms};
+use crate::state::AppState;
+use crate::store;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{head, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use live_core::{EndReason, StreamStatus};
+use sha1::Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+pub const TUS_VERSION: &str = "1.0.0";
+const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum,expiration";
+const CHECKSUMS: &str = "sha1,sha256";
+/// A checksummed request is verified before its bytes are kept: it is held in memory
+/// up to this size.
+const MAX_CHECKSUMMED_CHUNK: u64 = 64 * 1024 * 1024;
+
+/// The states of an upload row.
+pub mod upload_state {
+    pub const RECEIVING: &str = "receiving";
+    pub const COMPLETE: &str = "complete";
+    pub const PROCESSING: &str = "processing";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+    pub const TERMINATED: &str = "terminated";
+}
+use upload_state::*;
+
+/// A tus error: a status, a reason in plain text, tus's headers.
+#[derive(Debug)]
+pub struct TusError {
+    status: StatusCode,
+    message: String,
+    offset: Option<u64>,
+}
+
+impl TusError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            offset: None,
+        }
+    }
+
+    fn checksum_mismatch() -> Self {
+        Self::new(
+            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            "checksum mismatch: the bytes were not stored; send them again",
+        )
+    }
+}
+
+impl From<crate::error::ApiError> for TusError {
+    fn from(e: crate::error::ApiError) -> Self {
+        let status = e.status_code();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("upload failed: {e:?}");
+        }
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for TusError {
+    fn from(e: sqlx::Error) -> Self {
+        crate::error::ApiError::from(e).into()
+    }
+}
+
+impl From<std::io::Error> for TusError {
+    fn from(e: std::io::Error) -> Self {
+        tracing::error!("upload storage failed: {e}");
+        let status = if e.kind() == std::io::ErrorKind::StorageFull {
+            StatusCode::INSUFFICIENT_STORAGE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Self::new(
+            status,
+            "the server could not store the upload; try again later",
+        )
+    }
+}
+
+impl IntoResponse for TusError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, self.message).into_response();
+        let h = r.headers_mut();
+        h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+        h.insert("cache-control", HeaderValue::from_static("no-store"));
+        if let Some(o) = self.offset {
+            h.insert("upload-offset", HeaderValue::from(o));
+        }
+        r
+    }
+}
+
+type TusResult = Result<Response, TusError>;
+
+/// Serializes requests per upload: two PATCHes to one upload never interleave.
+#[derive(Clone, Default)]
+pub struct UploadLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl UploadLocks {
+    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget locks nobody holds, so the map does not grow forever.
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(id.to_owned()).or_default().clone()
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/uploads", post(create).options(options))
+        .route(
+            "/api/uploads/{id}",
+            head(status)
+                .patch(append)
+                .delete(terminate)
+                .options(options),
+        )
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// Every request but OPTIONS names the protocol version it speaks.
+fn check_version(h: &HeaderMap) -> Result<(), TusError> {
+    match header(h, "tus-resumable") {
+        Some(TUS_VERSION) => Ok(()),
+        _ => {
+            let mut e = TusError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "send `Tus-Resumable: 1.0.0`: this server speaks tus 1.0.0",
+            );
+            e.offset = None;
+            Err(e)
+        }
+    }
+}
+
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn tus_headers(mut r: Response, pairs: &[(&'static str, String)]) -> Response {
+    let h = r.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    for (k, v) in pairs {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    }
+    r
+}
+
+async fn options(State(state): State<AppState>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    h.insert("tus-extension", HeaderValue::from_static(EXTENSIONS));
+    h.insert(
+        "tus-checksum-algorithm",
+        HeaderValue::from_static(CHECKSUMS),
+    );
+    h.insert(
+        "tus-max-size",
+        HeaderValue::from(state.settings.upload_max_bytes),
+    );
+    r
+}
+
+/// `Upload-Metadata`: comma-separated `key base64value` pairs.
+fn parse_metadata(raw: &str) -> Result<HashMap<String, String>, TusError> {
+    let bad = || {
+        TusError::new(
+            StatusCode::BAD_REQUEST,
+            "Upload-Metadata must be comma-separated `key base64(value)` pairs",
+        )
+    };
+    let mut out = HashMap::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.split_once(' ') {
+            Some((k, v)) => (k, B64.decode(v.trim()).map_err(|_| bad())?),
+            None => (pair, Vec::new()),
+        };
+        let value = String::from_utf8(value).map_err(|_| bad())?;
+        out.insert(key.to_owned(), value);
+    }
+    Ok(out)
+}
+
+fn parse_u64(h: &HeaderMap, name: &str) -> Result<Option<u64>, TusError> {
+    header(h, name)
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                TusError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} must be a non-negative integer"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Whether a show of this status may receive its replay's bytes.
+fn accepts_upload(status: StreamStatus, end_reason: Option<EndReason>) -> bool {
+    match status {
+        StreamStatus::Live | StreamStatus::Archived => true,
+        StreamStatus::Ended => end_reason == Some(EndReason::IngestLost),
+        _ => false,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    id: String,
+    stream_id: String,
+    vendor_id: String,
+    upload_length: Option<i64>,
+    metadata: String,
+    state: String,
+    expires_at: i64,
+}
+
+async fn load(state: &AppState, id: &str) -> Result<UploadRow, TusError> {
+    let row: Option<UploadRow> = sqlx::query_as(
+        "select id, stream_id, vendor_id, upload_length, metadata, state, expires_at \
+         from uploads where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    match row {
+        Some(r) if r.state != TERMINATED => Ok(r),
+        _ => Err(TusError::new(StatusCode::NOT_FOUND, "no such upload")),
+    }
+}
+
+/// The seller's own upload, not expired.
+async fn load_owned(state: &AppState, id: &str, seller: &Seller) -> Result<UploadRow, TusError> {
+    let row = load(state, id).await?;
+    if row.vendor_id != seller.id {
+        return Err(TusError::new(
+            StatusCode::FORBIDDEN,
+            "this upload belongs to another seller",
+        ));
+    }
+    if row.state == RECEIVING && row.expires_at < to_ms(Utc::now()) {
+        return Err(TusError::new(
+            StatusCode::GONE,
+            "this upload expired unfinished; start a new one",
+        ));
+    }
+    Ok(row)
+}
+
+fn path_of(state: &AppState, id: &str) -> std::path::PathBuf {
+    state.settings.uploads_dir().join(id)
+}
+
+/// Bytes received so far: what is on disk.
+async fn offset_of(state: &AppState, id: &str) -> Result<u64, TusError> {
+    match tokio::fs::metadata(path_of(state, id)).await {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create(State(state): State<AppState>, seller: Seller, headers: HeaderMap) -> TusResult {
+    check_version(&headers)?;
+    let length = parse_u64(&headers, "upload-length")?;
+    let deferred = header(&headers, "upload-defer-length") == Some("1");
+    if length.is_none() && !deferred {
+        return Err(TusError::new(
+            StatusCode::BAD_REQUEST,
+            "send Upload-Length, or Upload-Defer-Length: 1 to give it later",
+        ));
+    }
+    let max = state.settings.upload_max_bytes;
+    if length.is_some_and(|l| l > max) {
+        return Err(TusError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the upload is larger than this server accepts ({max} bytes)"),
+        ));
+    }
+    let raw_meta = header(&headers, "upload-metadata").unwrap_or("");
+    let meta = parse_metadata(raw_meta)?;
+    let stream_id = meta.get("stream_id").ok_or_else(|| {
+        TusError::new(
+            StatusCode::BAD_REQUEST,
+            "name the show in Upload-Metadata: `stream_id <base64 id>`",
+        )
+    })?;
+    let row = store::load_owned(&state, stream_id, &seller).await?;
+    let lc = row
+        .lifecycle()
+        .map_err(crate::error::ApiError::from)?
+        .settle(Utc::now(), &state.settings.policy);
+    if !accepts_upload(lc.status(), lc.end_reason()) {
+        return Err(TusError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "this show is {}: a replay can be uploaded while it is live or once it is saved",
+                lc.status()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let id = new_id();
+    let expires = now + state.settings.upload_expiry;
+    tokio::fs::create_dir_all(state.settings.uploads_dir()).await?;
+    tokio::fs::File::create(path_of(&state, &id)).await?;
+    let mut tx = state.db.pool.begin().await?;
+    // One upload per show: a new one replaces any unfinished one (a client that lost
+    // its upload URL starts over rather than being stuck).
+    let replaced: Vec<(String,)> = sqlx::query_as(
+        "update uploads set state = $1, updated_at = $2 where stream_id = $3 and state = $4 \
+         returning id",
+    )
+    .bind(TERMINATED)
+    .bind(to_ms(now))
+    .bind(&row.id)
+    .bind(RECEIVING)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into uploads (id, stream_id, vendor_id, upload_length, upload_offset, metadata, \
+         state, created_at, updated_at, expires_at) values ($1, $2, $3, $4, 0, $5, $6, $7, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&row.id)
+    .bind(&seller.id)
+    .bind(length.map(|l| l as i64))
+    .bind(raw_meta)
+    .bind(RECEIVING)
+    .bind(to_ms(now))
+    .bind(to_ms(expires))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    for (old,) in replaced {
+        let _ = tokio::fs::remove_file(path_of(&state, &old)).await;
+    }
+    tracing::info!(upload = %id, stream = %row.id, length = ?length, "upload created");
+    let location = format!("/api/uploads/{id}");
+    let r = StatusCode::CREATED.into_response();
+    Ok(tus_headers(
+        r,
+        &[
+            ("location", location),
+            ("upload-expires", http_date(expires)),
+        ],
+    ))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> TusResult {
+    check_version(&headers)?;
+    let row = load_owned(&state, &id, &seller).await?;
+    let offset = offset_of(&state, &id).await?;
+    let mut pairs = vec![
+        ("upload-offset", offset.to_string()),
+        ("upload-expires", http_date(from_ms(row.expires_at))),
+    ];
+    match row.upload_length {
+        Some(l) => pairs.push(("upload-length", l.to_string())),
+        None => pairs.push(("upload-defer-length", "1".into())),
+    }
+    if !row.metadata.is_empty() {
+        pairs.push(("upload-metadata", row.metadata.clone()));
+    }
+    Ok(tus_headers(StatusCode::OK.into_response(), &pairs))
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`.
+enum Checksum {
+    Sha1(Vec<u8>),
+    Sha256(Vec<u8>),
+}
+
+fn parse_checksum(h: &HeaderMap) -> Result<Option<Checksum>, TusError> {
+    let Some(raw) = header(h, "upload-checksum") else {
+        return Ok(None);
+    };
+    let bad = |m: &str| TusError::new(StatusCode::BAD_REQUEST, m.to_owned());
+    let (algo, digest) = raw
+        .split_once(' ')
+        .ok_or_else(|| bad("Upload-Checksum must be `<algorithm> <base64 digest>`"))?;
+    let digest = B64
+        .decode(digest.trim())
+        .map_err(|_| bad("the Upload-Checksum digest is not base64"))?;
+    match algo {
+        "sha1" => Ok(Some(Checksum::Sha1(digest))),
+        "sha256" => Ok(Some(Checksum::Sha256(digest))),
+        _ => Err(bad("Upload-Checksum algorithm must be sha1 or sha256")),
+    }
+}
+
+async fn append(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> TusResult {
+    check_version(&headers)?;
+    if header(&headers, "content-type") != Some("application/offset+octet-stream") {
+        return Err(TusError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the bytes as Content-Type: application/offset+octet-stream",
+        ));
+    }
+    let claimed = parse_u64(&headers, "upload-offset")?.ok_or_else(|| {
+        TusError::new(
+            StatusCode::BAD_REQUEST,
+            "send Upload-Offset: where these bytes start",
+        )
+    })?;
+    let checksum = parse_checksum(&headers)?;
+    let new_length = parse_u64(&headers, "upload-length")?;
+    let content_length = parse_u64(&headers, "content-length")?;
+
+    let lock = state.uploads.get(&id);
+    let _guard = lock.lock().await;
+    let row = load_owned(&state, &id, &seller).await?;
+    if row.state != RECEIVING {
+        return Err(TusError::new(
+            StatusCode::FORBIDDEN,
+            "this upload is complete; it takes no more bytes",
+        ));
+    }
+    let offset = offset_of(&state, &id).await?;
+    if claimed != offset {
+        let mut e = TusError::new(
+            StatusCode::CONFLICT,
+            format!("the upload is at offset {offset}, not {claimed}: resume from {offset}"),
+        );
+        e.offset = Some(offset);
+        return Err(e);
+    }
+    let max = state.settings.upload_max_bytes;
+    let length = match (row.upload_length, new_length) {
+        (Some(l), Some(n)) if n as i64 != l => {
+            return Err(TusError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Upload-Length was already set to {l}"),
+            ));
+        }
+        (Some(l), _) => Some(l as u64),
+        (None, Some(n)) => {
+            if n > max {
+                return Err(TusError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the upload is larger than this server accepts ({max} bytes)"),
+                ));
+            }
+            if n < offset {
+                return Err(TusError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("Upload-Length {n} is below the {offset} bytes already received"),
+                ));
+            }
+            sqlx::query("update uploads set upload_length = $1 where id = $2")
+                .bind(n as i64)
+                .bind(&id)
+                .execute(&state.db.pool)
+                .await?;
+            Some(n)
+        }
+        (None, None) => None,
+    };
+    let limit = length.unwrap_or(max);
+    // Refused before a byte is stored when the request says it is too long.
+    if content_length.is_some_and(|c| offset + c > limit) {
+        return Err(TusError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            match length {
+                Some(l) => format!("these bytes would go past the upload's length ({l})"),
+                None => format!("the upload would be larger than this server accepts ({max})"),
+            },
+        ));
+    }
+    let room = limit - offset;
+    let written = match checksum {
+        Some(sum) => write_checked(&state, &id, body, room, sum).await?,
+        None => write_streaming(&state, &id, body, room).await?,
+    };
+    let offset = offset + written;
+    let now = Utc::now();
+    let expires = now + state.settings.upload_expiry;
+    let complete = length == Some(offset);
+    sqlx::query(
+        "update uploads set upload_offset = $1, updated_at = $2, expires_at = $3, \
+         state = case when $4 then $5 else state end where id = $6",
+    )
+    .bind(offset as i64)
+    .bind(to_ms(now))
+    .bind(to_ms(expires))
+    .bind(complete)
+    .bind(COMPLETE)
+    .bind(&id)
+    .execute(&state.db.pool)
+    .await?;
+    if complete {
+        tracing::info!(upload = %id, stream = %row.stream_id, bytes = offset, "upload complete");
+        crate::replays::kick(&state);
+    }
+    Ok(tus_headers(
+        StatusCode::NO_CONTENT.into_response(),
+        &[
+            ("upload-offset", offset.to_string()),
+            ("upload-expires", http_date(expires)),
+        ],
+    ))
+}
+
+fn too_large(room: u64) -> TusError {
+    TusError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("more bytes than the upload has room for ({room} left)"),
+    )
+}
+
+/// Appends the body as it arrives; what arrived before a broken connection is kept.
+async fn write_streaming(
+    state: &AppState,
+    id: &str,
+    body: Body,
+    room: u64,
+) -> Result<u64, TusError> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(path_of(state, id))
+        .await?;
+    let mut stream = body.into_data_stream();
+    let mut written = 0u64;
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // The client went away: keep what arrived, it resumes from there.
+            Err(e) => {
+                tracing::info!(upload = %id, "upload request broken off after {written} bytes: {e}");
+                break;
+            }
+        };
+        if written + chunk.len() as u64 > room {
+            let fits = (room - written) as usize;
+            file.write_all(&chunk[..fits]).await?;
+            written += fits as u64;
+            failure = Some(too_large(room));
+            break;
+        }
+        file.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+    }
+    file.flush().await?;
+    file.sync_data().await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}
+
+/// Reads the whole body, checks its digest, and only then appends it.
+async fn write_checked(
+    state: &AppState,
+    id: &str,
+    body: Body,
+    room: u64,
+    sum: Checksum,
+) -> Result<u64, TusError> {
+    let cap = room.min(MAX_CHECKSUMMED_CHUNK);
+    let mut stream = body.into_data_stream();
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            TusError::new(
+                StatusCode::BAD_REQUEST,
+                "the request broke off before its bytes could be verified; send them again",
+            )
+        })?;
+        if (data.len() + chunk.len()) as u64 > cap {
+            return Err(if cap < room {
+                TusError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("checksummed requests carry at most {MAX_CHECKSUMMED_CHUNK} bytes"),
+                )
+            } else {
+                too_large(room)
+            });
+        }
+        data.extend_from_slice(&chunk);
+    }
+    let matches = match sum {
+        Checksum::Sha1(d) => sha1::Sha1::digest(&data).as_slice() == d.as_slice(),
+        Checksum::Sha256(d) => sha2::Sha256::digest(&data).as_slice() == d.as_slice(),
+    };
+    if !matches {
+        return Err(TusError::checksum_mismatch());
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(path_of(state, id))
+        .await?;
+    file.write_all(&data).await?;
+    file.sync_data().await?;
+    Ok(data.len() as u64)
+}
+
+async fn terminate(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> TusResult {
+    check_version(&headers)?;
+    let lock = state.uploads.get(&id);
+    let _guard = lock.lock().await;
+    let row = load_owned(&state, &id, &seller).await?;
+    terminate_row(&state, &row.id).await?;
+    tracing::info!(upload = %id, stream = %row.stream_id, "upload terminated");
+    Ok(tus_headers(StatusCode::NO_CONTENT.into_response(), &[]))
+}
+
+async fn terminate_row(state: &AppState, id: &str) -> Result<(), TusError> {
+    sqlx::query("update uploads set state = $1, updated_at = $2 where id = $3")
+        .bind(TERMINATED)
+        .bind(to_ms(Utc::now()))
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    match tokio::fs::remove_file(path_of(state, id)).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// A discarded show: its uploads (and their bytes) are gone too.
+pub async fn terminate_for_stream(state: &AppState, stream_id: &str) -> anyhow::Result<()> {
+    let ids: Vec<(String,)> =
+        sqlx::query_as("select id from uploads where stream_id = $1 and state <> $2")
+            .bind(stream_id)
+            .bind(TERMINATED)
+            .fetch_all(&state.db.pool)
+            .await?;
+    for (id,) in ids {
+        terminate_row(state, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("could not terminate upload {id}: {}", e.message))?;
+    }
+    Ok(())
+}
+
+/// The URL of a show's unfinished upload, if one runs (progressive upload).
+pub async fn running_for_stream(
+    state: &AppState,
+    stream_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let id: Option<(String,)> = sqlx::query_as(
+        "select id from uploads where stream_id = $1 and state = $2 order by created_at desc limit 1",
+    )
+    .bind(stream_id)
+    .bind(RECEIVING)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(id.map(|(id,)| format!("/api/uploads/{id}")))
+}
+
+/// Unfinished uploads whose expiry passed: terminated, bytes deleted.
+pub async fn expire(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let ids: Vec<(String,)> =
+        sqlx::query_as("select id from uploads where state = $1 and expires_at < $2")
+            .bind(RECEIVING)
+            .bind(to_ms(now))
+            .fetch_all(&state.db.pool)
+            .await?;
+    for (id,) in &ids {
+        tracing::info!(upload = %id, "upload expired unfinished");
+        terminate_row(state, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("could not expire upload {id}: {}", e.message))?;
+    }
+    // A saved show whose recording never came: its replay fails, it does not wait forever.
+    let expiry = state.settings.upload_expiry;
+    let given_up = sqlx::query(
+        "update live_streams set replay_state = 'failed', replay_reason = $1, updated_at = $2          where status = 'archived' and replay_state = 'uploading' and ended_at < $3          and not exists (select 1 from uploads u where u.stream_id = live_streams.id          and u.state in ($4, $5, $6))",
+    )
+    .bind(format!(
+        "the recording did not reach the server within {} hours of the end",
+        expiry.num_hours()
+    ))
+    .bind(to_ms(now))
+    .bind(to_ms(now - expiry))
+    .bind(RECEIVING)
+    .bind(COMPLETE)
+    .bind(PROCESSING)
+    .execute(&state.db.pool)
+    .await?
+    .rows_affected();
+    if given_up > 0 {
+        tracing::warn!(
+            shows = given_up,
+            "replays given up: their recordings never arrived"
+        );
+    }
+    Ok(ids.len())
+}
+
+pub(crate) fn upload_path(state: &AppState, id: &str) -> std::path::PathBuf {
+    path_of(state, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_pairs_decode() {
+        let m = parse_metadata("stream_id YWJj, filename c2hvdy5ta3Y=,empty").unwrap();
+        assert_eq!(m["stream_id"], "abc");
+        assert_eq!(m["filename"], "show.mkv");
+        assert_eq!(m["empty"], "");
+        assert!(parse_metadata("stream_id !!!").is_err());
+    }
+
+    #[test]
+    fn only_live_saved_or_lost_shows_take_uploads() {
+        assert!(accepts_upload(StreamStatus::Live, None));
+        assert!(accepts_upload(StreamStatus::Archived, None));
+        assert!(accepts_upload(
+            StreamStatus::Ended,
+            Some(EndReason::IngestLost)
+        ));
+        assert!(!accepts_upload(StreamStatus::Ended, None));
+        assert!(!accepts_upload(StreamStatus::Scheduled, None));
+        assert!(!accepts_upload(StreamStatus::Cancelled, None));
+    }
+}
