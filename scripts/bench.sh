@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: benchmarks that print figures (never part of make test): the catalog
-# (below) and the broadcaster (scripts/bench-broadcast.sh).
+# (below), the broadcaster (scripts/bench-broadcast.sh) and replays
+# (scripts/bench-replay.sh).
 #   catalog: 100,000 shows of mixed statuses; the three list sections walked from many
 #   cursors by wrk (a separate process), paced at about 500 requests/s and then flat
 #   out; requests/s and p50/p99 latency on SQLite and on PostgreSQL.
@@ -73,6 +74,9 @@ fi
 
 if [ "${BENCH_BROADCAST:-1}" = 1 ]; then
   bash scripts/bench-broadcast.sh
+fi
+if [ "${BENCH_REPLAY:-1}" = 1 ]; then
+  bash scripts/bench-replay.sh
 fi
 
 echo
