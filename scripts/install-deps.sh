@@ -19,6 +19,8 @@ PACKAGES=(
   xvfb webkit2gtk-driver dbus-x11 dunst imagemagick gnome-keyring libsecret-tools
   # web page tests and benchmarks
   chromium wrk curl procps time
+  # a local S3-compatible server for the storage tests (moto, from PyPI)
+  python3-venv
 )
 
 missing=()

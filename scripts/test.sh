@@ -18,6 +18,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "dependencies"
 bash scripts/install-deps.sh
+bash scripts/s3-local.sh install
 
 step "format and lints"
 cargo fmt --all --check

@@ -70,6 +70,8 @@ pub struct AppOptions {
     pub ingest_url: String,
     pub playback_base: String,
     pub upload_max_bytes: u64,
+    /// `local`, or an s3:// URL.
+    pub storage: String,
 }
 
 impl Default for AppOptions {
@@ -81,6 +83,7 @@ impl Default for AppOptions {
             ingest_url: "rtmp://127.0.0.1:1935/live".into(),
             playback_base: "http://127.0.0.1:8088/hls".into(),
             upload_max_bytes: 8 << 30,
+            storage: "local".into(),
         }
     }
 }
@@ -117,6 +120,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         ingest_stale_s: opts.ingest_stale_s,
         upload_max_bytes: opts.upload_max_bytes,
         upload_expiry_h: 24,
+        storage: opts.storage.clone(),
     };
     let state = live_server::prepare(&cfg).await.expect("server state");
     let (stop, stopped) = oneshot::channel::<()>();

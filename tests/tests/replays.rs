@@ -645,3 +645,104 @@ async fn a_one_minute_show_uploads_while_live_and_its_replay_plays_and_seeks_in_
     );
     assert!(played.later > played.seeked_to + 0.5, "{played:?}");
 }
+
+/// moto's S3-compatible server (scripts/s3-local.sh), with one bucket.
+struct LocalS3 {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl LocalS3 {
+    async fn start(bucket: &str) -> Self {
+        let venv_bin = std::path::Path::new("/var/tmp/feza-moto/bin/moto_server");
+        let installed = std::env::var_os("FEZA_MOTO_VENV")
+            .map(|v| std::path::PathBuf::from(v).join("bin/moto_server"))
+            .unwrap_or_else(|| venv_bin.to_owned());
+        assert!(
+            installed.exists(),
+            "the local S3 server is missing: run scripts/s3-local.sh install (make test does)"
+        );
+        let port = free_port();
+        let child = std::process::Command::new(feza_tests::repo_root().join("scripts/s3-local.sh"))
+            .args(["run", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the local S3 server");
+        let s3 = Self { port, child };
+        let url = format!("http://127.0.0.1:{port}/{bucket}");
+        eventually("the local S3 server", Duration::from_secs(30), || async {
+            let r = reqwest::Client::new().put(&url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        s3
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_can_live_in_s3_compatible_object_storage() {
+    let s3 = LocalS3::start("feza-replays").await;
+    let app = spawn_app_with(AppOptions {
+        storage: format!(
+            "s3://feza-replays/replays?endpoint=http://127.0.0.1:{}&region=us-east-1\
+             &allow_http=true&access_key_id=test&secret_access_key=test",
+            s3.port
+        ),
+        ..Default::default()
+    })
+    .await;
+    let token = app.seller("Maria").await;
+    let id = saved_show(&app, &token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("show.mkv");
+    make_recording(&recording, 4, 1500, false);
+    let tus = tus(&app, &token);
+    let size = std::fs::metadata(&recording).unwrap().len();
+    let url = tus.create(&id, Some(size), "show.mkv").await.unwrap();
+    send_file(&tus, &url, &recording, true, SendOptions::default(), |_| {})
+        .await
+        .unwrap();
+    let replay = replay_settles(&app, &id).await;
+    assert_eq!(replay.state, ReplayState::Ready, "{replay:?}");
+
+    // The objects are in the bucket, not on the server's disk.
+    let listing = reqwest::get(format!(
+        "http://127.0.0.1:{}/feza-replays?list-type=2",
+        s3.port
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(listing.contains(&format!("replays/{id}.mp4")), "{listing}");
+    assert!(listing.contains(&format!("replays/{id}.jpg")), "{listing}");
+    let work = app.dir.path().join("data/replays-work");
+    assert_eq!(
+        std::fs::read_dir(&work).map_or(0, |d| d.count()),
+        0,
+        "nothing left on the server's disk"
+    );
+    // The replay URL sends players to the object store, which plays and seeks.
+    let video = replay.video_url.unwrap();
+    let r = app.client.get(&video).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(codecs(&video), vec!["aac", "h264"]);
+    assert!((duration_s(&video) - 4.0).abs() < 0.5);
+    let part = reqwest::Client::new()
+        .get(&video)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.unwrap().len(), 100);
+}

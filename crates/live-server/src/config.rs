@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "FEZA_UPLOAD_MAX_BYTES", default_value_t = 8 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_max_bytes: u64,
 
+    /// Where replays are stored: `local` (under the data dir) or s3://BUCKET/PREFIX
+    /// (credentials and endpoint from AWS_* variables or `?endpoint=…&region=…` pairs).
+    #[arg(long, env = "FEZA_STORAGE", default_value = "local")]
+    pub storage: String,
+
     /// Hours an unfinished upload is kept without progress before it expires.
     #[arg(long, env = "FEZA_UPLOAD_EXPIRY_H", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub upload_expiry_h: u32,

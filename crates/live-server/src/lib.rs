@@ -9,6 +9,7 @@ pub mod error;
 pub mod hooks;
 pub mod replays;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod sweeper;
 pub mod uploads;

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::header::RANGE;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use live_core::StreamStatus;
 use live_core::api::Replay;
@@ -101,17 +101,23 @@ async fn set_replay_state(
     Ok(())
 }
 
+/// Puts the made files where replays are kept.
+async fn store(state: &AppState, files: &[(&str, &std::path::Path)]) -> anyhow::Result<()> {
+    for (name, path) in files {
+        state.settings.storage.put(name, path).await?;
+    }
+    Ok(())
+}
+
 struct Made {
     duration_s: f64,
 }
 
 async fn process(state: &AppState, upload: &str, stream: &str) {
     let source = crate::uploads::upload_path(state, upload);
-    let dir = state.settings.replays_dir();
-    let (mp4, jpg) = (
-        dir.join(format!("{stream}.mp4")),
-        dir.join(format!("{stream}.jpg")),
-    );
+    let dir = state.settings.replays_work_dir();
+    let (mp4_name, jpg_name) = (format!("{stream}.mp4"), format!("{stream}.jpg"));
+    let (mp4, jpg) = (dir.join(&mp4_name), dir.join(&jpg_name));
     let started = std::time::Instant::now();
     let made = {
         let (source, mp4, jpg) = (source.clone(), mp4.clone(), jpg.clone());
@@ -122,6 +128,16 @@ async fn process(state: &AppState, upload: &str, stream: &str) {
         Err(e) => Err(format!("processing stopped unexpectedly ({e})")),
     };
     let outcome = match made {
+        Ok(made) => store(state, &[(&mp4_name, &mp4), (&jpg_name, &jpg)])
+            .await
+            .map_err(|e| {
+                tracing::error!(stream, storage = %state.settings.storage.describe(), "could not store the replay: {e:#}");
+                "the replay was made but could not be stored; upload it again".to_owned()
+            })
+            .and(Ok(made)),
+        Err(reason) => Err(reason),
+    };
+    let outcome = match outcome {
         Ok(made) => finish(state, upload, stream, &made).await.map_err(|e| {
             tracing::error!(stream, "could not record the replay: {e:#}");
             "the replay was made but could not be recorded; upload it again".to_owned()
@@ -143,6 +159,8 @@ async fn process(state: &AppState, upload: &str, stream: &str) {
             let _ = tokio::fs::remove_file(&source).await;
             let _ = tokio::fs::remove_file(&mp4).await;
             let _ = tokio::fs::remove_file(&jpg).await;
+            state.settings.storage.delete(&mp4_name).await;
+            state.settings.storage.delete(&jpg_name).await;
             let _ = sqlx::query("update uploads set state = $1, updated_at = $2 where id = $3")
                 .bind(FAILED)
                 .bind(to_ms(Utc::now()))
@@ -235,8 +253,9 @@ async fn count_views(State(state): State<AppState>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .is_none_or(|r| r.trim() == "bytes=0-");
     let response = next.run(req).await;
+    // Served here, or redirected to the object store that serves it.
     if starts
-        && response.status().is_success()
+        && (response.status().is_success() || response.status().is_redirection())
         && let Some(stream) = path.rsplit('/').next().and_then(|f| f.strip_suffix(".mp4"))
     {
         let counted = sqlx::query(
@@ -252,13 +271,27 @@ async fn count_views(State(state): State<AppState>, req: Request, next: Next) ->
     response
 }
 
-/// `/media/replays/<id>.mp4` and `.jpg`: files with range requests.
+/// `/media/replays/<id>.mp4` and `.jpg`: files with range requests, or redirects to
+/// the object store that holds them.
 pub fn media_router(state: &AppState) -> Router<AppState> {
-    let files = tower_http::services::ServeDir::new(state.settings.replays_dir());
-    Router::new()
-        .nest_service("/media/replays", files)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_views,
-        ))
+    let router = match &state.settings.storage {
+        crate::storage::Storage::Local(dir) => {
+            Router::new().nest_service("/media/replays", tower_http::services::ServeDir::new(dir))
+        }
+        crate::storage::Storage::S3 { .. } => Router::new().route(
+            "/media/replays/{name}",
+            axum::routing::get(
+                |State(state): State<AppState>, Path(name): Path<String>| async move {
+                    match state.settings.storage.redirect(&name).await {
+                        Some(r) => r,
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
+        ),
+    };
+    router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        count_views,
+    ))
 }

@@ -31,6 +31,7 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     pub upload_max_bytes: u64,
     pub upload_expiry: TimeDelta,
+    pub storage: crate::storage::Storage,
 }
 
 impl Settings {
@@ -49,6 +50,7 @@ impl Settings {
             data_dir: cfg.data_dir.clone(),
             upload_max_bytes: cfg.upload_max_bytes,
             upload_expiry: TimeDelta::hours(cfg.upload_expiry_h.into()),
+            storage: crate::storage::Storage::from_setting(&cfg.storage, &cfg.data_dir)?,
         })
     }
 
@@ -60,8 +62,9 @@ impl Settings {
         self.data_dir.join("uploads")
     }
 
-    pub fn replays_dir(&self) -> std::path::PathBuf {
-        self.data_dir.join("replays")
+    /// Where replays are made (and, with local storage, kept).
+    pub fn replays_work_dir(&self) -> std::path::PathBuf {
+        self.storage.work_dir(&self.data_dir)
     }
 
     pub fn playback_url(&self, public_name: &str) -> String {
