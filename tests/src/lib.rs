@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod probe;
 
 pub mod browser;
+pub mod sse;
 
 use live_core::api::{StartResponse, Stream};
 use live_server::config::Config;
@@ -72,6 +73,10 @@ pub struct AppOptions {
     pub upload_max_bytes: u64,
     /// `local`, or an s3:// URL.
     pub storage: String,
+    /// Every per-viewer rate limit.
+    pub rate_per_min: u32,
+    /// Another instance's database (a second server on it), instead of a fresh one.
+    pub database_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -84,6 +89,8 @@ impl Default for AppOptions {
             playback_base: "http://127.0.0.1:8088/hls".into(),
             upload_max_bytes: 8 << 30,
             storage: "local".into(),
+            rate_per_min: 600,
+            database_url: None,
         }
     }
 }
@@ -109,7 +116,10 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let cfg = Config {
         listen: addr,
-        database_url: fresh_database(dir.path()).await,
+        database_url: match &opts.database_url {
+            Some(url) => url.clone(),
+            None => fresh_database(dir.path()).await,
+        },
         data_dir: dir.path().join("data"),
         ingest_url: opts.ingest_url.parse().unwrap(),
         playback_base: opts.playback_base.parse().unwrap(),
@@ -121,6 +131,9 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         upload_max_bytes: opts.upload_max_bytes,
         upload_expiry_h: 24,
         storage: opts.storage.clone(),
+        rate_comments_per_min: opts.rate_per_min,
+        rate_reactions_per_min: opts.rate_per_min,
+        rate_joins_per_min: opts.rate_per_min,
     };
     let state = live_server::prepare(&cfg).await.expect("server state");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -55,6 +55,26 @@ pub fn display_name(raw: &str) -> Result<String, ValidationError> {
     line("display_name", raw, DISPLAY_NAME_MAX)
 }
 
+/// A chat comment: 1–500 characters, no control characters but line breaks.
+pub fn comment(raw: &str) -> Result<String, ValidationError> {
+    const MAX: usize = 500;
+    let s = raw.trim();
+    let n = s.chars().count();
+    if n == 0 || n > MAX {
+        return Err(invalid(
+            "text",
+            format!("a comment must be 1 to {MAX} characters (got {n})"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(
+            "text",
+            "a comment must not contain control characters",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 pub fn description(raw: &str) -> Result<String, ValidationError> {
     let s = raw.trim();
     let n = s.chars().count();

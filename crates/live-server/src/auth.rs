@@ -106,6 +106,40 @@ impl FromRequestParts<AppState> for MaybeSeller {
     }
 }
 
+/// The signed-in viewer (an anonymous device identity from `POST /api/viewers`).
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub id: String,
+    pub display_name: String,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = bearer(parts)? else {
+            return Err(ApiError::unauthorized(
+                "sign in as a viewer: POST /api/viewers, then send `Authorization: Bearer <token>`",
+            ));
+        };
+        let hash = hash_secret(token);
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "select id, display_name, token_hash from viewers where token_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        match row {
+            Some((id, display_name, stored)) if same_secret(&stored, &hash) => {
+                Ok(Self { id, display_name })
+            }
+            _ => Err(ApiError::unauthorized(
+                "this viewer token is not valid; POST /api/viewers for a new one",
+            )),
+        }
+    }
+}
+
 /// Mints a seller and returns its token (shown once; only its hash is stored).
 pub async fn create_seller(db: &crate::db::Db, name: &str) -> anyhow::Result<(String, String)> {
     let name = live_core::validate::seller_name(name)?;

@@ -57,6 +57,18 @@ pub struct Config {
     #[arg(long, env = "FEZA_STORAGE", default_value = "local")]
     pub storage: String,
 
+    /// Comments a viewer may post per minute (bursts of a quarter of it).
+    #[arg(long, env = "FEZA_RATE_COMMENTS_PER_MIN", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_comments_per_min: u32,
+
+    /// Reactions and shares a viewer may send per minute.
+    #[arg(long, env = "FEZA_RATE_REACTIONS_PER_MIN", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_reactions_per_min: u32,
+
+    /// Shows a viewer may join per minute.
+    #[arg(long, env = "FEZA_RATE_JOINS_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_joins_per_min: u32,
+
     /// Hours an unfinished upload is kept without progress before it expires.
     #[arg(long, env = "FEZA_UPLOAD_EXPIRY_H", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub upload_expiry_h: u32,

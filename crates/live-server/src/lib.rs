@@ -6,7 +6,9 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod hooks;
+pub mod limits;
 pub mod replays;
 pub mod state;
 pub mod storage;
@@ -73,6 +75,15 @@ pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         uploads: Default::default(),
         replay_work: Default::default(),
+        events: Default::default(),
+        dirty: Default::default(),
+        counts_wake: Default::default(),
+        limits: Arc::new(limits::Limits::new(
+            cfg.rate_comments_per_min,
+            cfg.rate_reactions_per_min,
+            cfg.rate_joins_per_min,
+        )),
+        database_url: cfg.database_url.as_str().into(),
     })
 }
 
@@ -84,10 +95,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweeper::run(state.clone(), Duration::from_secs(1)));
     let replays = tokio::spawn(replays::run(state.clone(), state.replay_work.clone()));
+    let pump = tokio::spawn(events::pump(
+        state.clone(),
+        Some(state.database_url.to_string()),
+    ));
+    let counts = tokio::spawn(api::engagement::counts_ticker(state.clone()));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
-    sweeper.abort();
-    replays.abort();
+    for task in [sweeper, replays, pump, counts] {
+        task.abort();
+    }
     Ok(result?)
 }

@@ -224,6 +224,10 @@ async fn finish(state: &AppState, upload: &str, stream: &str, made: &Made) -> an
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    // Pages listing recent replays update their card.
+    if let Some(row) = store::load(state, stream).await? {
+        crate::events::stream_changed(state, &row).await;
+    }
     Ok(())
 }
 

@@ -14,6 +14,14 @@ pub struct AppState {
     pub uploads: crate::uploads::UploadLocks,
     /// Wakes the replay worker.
     pub replay_work: Arc<tokio::sync::Notify>,
+    /// Fans real-time events out to this instance's subscribers.
+    pub events: Arc<crate::events::Bus>,
+    /// Shows whose counts changed, and the ticker that announces them.
+    pub dirty: Arc<crate::api::engagement::Dirty>,
+    pub counts_wake: Arc<tokio::sync::Notify>,
+    pub limits: Arc<crate::limits::Limits>,
+    /// For PostgreSQL's LISTEN (other instances' events); never logged.
+    pub database_url: Arc<str>,
 }
 
 /// The configuration, resolved once at start.

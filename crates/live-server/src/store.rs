@@ -308,6 +308,9 @@ pub async fn apply(
             let row = load(state, id)
                 .await?
                 .ok_or_else(ApiError::stream_not_found)?;
+            if before.status() != after.status() {
+                crate::events::stream_changed(state, &row).await;
+            }
             return Ok(Applied { before, after, row });
         }
         tracing::debug!(stream = id, "lifecycle changed concurrently; retrying");

@@ -1,5 +1,6 @@
 //! The HTTP API of API.md, and its OpenAPI description generated from these handlers.
 
+pub mod engagement;
 pub mod streams;
 pub mod viewers;
 
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 #[openapi(
     info(title = "Feza Live API", description = "Live shopping: catalog, lifecycle, engagement."),
     modifiers(&BearerAuth),
-    tags((name = "streams"), (name = "viewers")),
+    tags((name = "streams"), (name = "viewers"), (name = "engagement")),
 )]
 struct ApiDoc;
 
@@ -23,10 +24,12 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "seller",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        for scheme in ["seller", "viewer"] {
+            components.add_security_scheme(
+                scheme,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
     }
 }
 
@@ -42,5 +45,16 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(my_streams))
         .routes(routes!(crate::replays::get_replay))
         .routes(routes!(viewers::create_viewer))
+        .routes(routes!(engagement::join))
+        .routes(routes!(engagement::heartbeat))
+        .routes(routes!(engagement::leave))
+        .routes(routes!(engagement::react))
+        .routes(routes!(engagement::comment, engagement::comments))
+        .routes(routes!(engagement::delete_comment))
+        .routes(routes!(engagement::block))
+        .routes(routes!(engagement::share))
+        .routes(routes!(engagement::remind, engagement::unremind))
+        .routes(routes!(crate::events::stream_events))
+        .routes(routes!(crate::events::catalog_events))
         .split_for_parts()
 }

@@ -59,6 +59,7 @@ pub async fn create_stream(
     };
     let row = store::insert(&state, &seller, new).await?;
     tracing::info!(stream = %row.id, seller = %seller.id, "show scheduled");
+    crate::events::catalog(&state, &row, "stream_scheduled").await;
     let view = row.view(&state.settings, Some(&seller), now)?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -193,6 +194,7 @@ pub async fn patch_stream(
             .apply(Transition::Edit, Utc::now(), &state.settings.policy)?;
     }
     let row = store::load_owned(&state, &row.id, &seller).await?;
+    crate::events::catalog(&state, &row, "stream_rescheduled").await;
     Ok(Json(row.view(
         &state.settings,
         Some(&seller),

@@ -1,0 +1,687 @@
+//! Real engagement (API.md, "Engagement"; DESIGN.md, "Engagement is real"): viewer
+//! sessions, reactions, comments, shares, reminders and the seller's moderation. Every
+//! count on `live_streams` changes in the same transaction as the rows it counts, under
+//! the show's row lock, so counts equal rows under any concurrency. Watchers are
+//! counted by the counts ticker (sessions with a heartbeat in the last 45 s).
+
+use crate::auth::{Seller, Viewer};
+use crate::db::{from_ms, new_id, to_ms};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::events::{self, STREAM_SCOPE};
+use crate::state::AppState;
+use crate::store;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use live_core::StreamStatus;
+use live_core::api::{
+    Comment, CommentPage, Counts, ErrorBody, Joined, NewBlock, NewComment, Reacted, Reaction,
+    Reminded, SetReaction,
+};
+use live_core::validate;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use utoipa::IntoParams;
+
+/// A session silent this long stops counting as watching.
+pub const SESSION_TIMEOUT_MS: i64 = 45_000;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Starts a transaction holding the show's row lock (the first write takes it, on both
+/// databases), so engagement writes to one show are serialized.
+async fn lock_stream<'a>(state: &'a AppState, id: &str) -> Result<Tx<'a>, ApiError> {
+    let mut tx = state.db.pool.begin().await?;
+    let n = sqlx::query("update live_streams set updated_at = updated_at where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(ApiError::stream_not_found());
+    }
+    Ok(tx)
+}
+
+fn status_of(state: &AppState, row: &store::StreamRow) -> Result<StreamStatus, ApiError> {
+    Ok(row
+        .lifecycle()?
+        .settle(Utc::now(), &state.settings.policy)
+        .status())
+}
+
+fn refuse(status: StreamStatus, what: &str) -> ApiError {
+    ApiError::Conflict(format!("this show is {status}: {what}"))
+}
+
+async fn blocked(state: &AppState, seller_id: &str, viewer_id: &str) -> Result<bool, ApiError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("select viewer_id from blocks where seller_id = $1 and viewer_id = $2")
+            .bind(seller_id)
+            .bind(viewer_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Which shows' counts changed since the ticker last looked.
+#[derive(Default)]
+pub struct Dirty(Mutex<HashSet<String>>);
+
+impl Dirty {
+    pub fn mark(&self, id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned());
+    }
+
+    fn take(&self) -> HashSet<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// The counts of show `id` changed: the ticker announces them within a second.
+fn counts_changed(state: &AppState, id: &str) {
+    state.dirty.mark(id);
+    state.counts_wake.notify_one();
+}
+
+/// Records a real-time event for show `id`'s page; a failure is logged, not fatal.
+async fn announce(state: &AppState, id: &str, kind: &str, data: serde_json::Value) {
+    if let Err(e) = events::publish(state, id, STREAM_SCOPE, kind, &data).await {
+        tracing::warn!(stream = %id, "could not record a {kind} event: {e:#}");
+    }
+}
+
+async fn counts_of(state: &AppState, id: &str) -> Result<Counts, ApiError> {
+    let row = store::load(state, id)
+        .await?
+        .ok_or_else(ApiError::stream_not_found)?;
+    Ok(row.view(&state.settings, None, Utc::now())?.counts)
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/viewers", tag = "engagement",
+    responses((status = 201, body = Joined), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn join(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Joined>), ApiError> {
+    state.limits.joins.check(&viewer.id)?;
+    let row = store::load_visible(&state, &id, None).await?;
+    let status = status_of(&state, &row)?;
+    if status != StreamStatus::Live {
+        return Err(refuse(status, "only a live show can be joined"));
+    }
+    let now = to_ms(Utc::now());
+    let session = new_id();
+    let mut tx = lock_stream(&state, &row.id).await?;
+    let seen: Option<(String,)> = sqlx::query_as(
+        "select id from stream_viewers where stream_id = $1 and user_id = $2 limit 1",
+    )
+    .bind(&row.id)
+    .bind(&viewer.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into stream_viewers (id, stream_id, user_id, session_id, joined_at, last_heartbeat_at) \
+         values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(new_id())
+    .bind(&row.id)
+    .bind(&viewer.id)
+    .bind(&session)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if seen.is_none() {
+        sqlx::query("update live_streams set unique_viewers = unique_viewers + 1 where id = $1")
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    counts_changed(&state, &row.id);
+    Ok((
+        StatusCode::CREATED,
+        Json(Joined {
+            session_id: session,
+        }),
+    ))
+}
+
+async fn touch_session(
+    state: &AppState,
+    id: &str,
+    session: &str,
+    viewer: &Viewer,
+    leave: bool,
+) -> Result<StatusCode, ApiError> {
+    let now = to_ms(Utc::now());
+    let sql = if leave {
+        "update stream_viewers set left_at = $1, last_heartbeat_at = $1, \
+         watch_duration = $1 - joined_at \
+         where session_id = $2 and stream_id = $3 and user_id = $4 and left_at is null"
+    } else {
+        "update stream_viewers set last_heartbeat_at = $1, watch_duration = $1 - joined_at \
+         where session_id = $2 and stream_id = $3 and user_id = $4 and left_at is null \
+         and last_heartbeat_at > $1 - 45000"
+    };
+    let n = sqlx::query(sql)
+        .bind(now)
+        .bind(session)
+        .bind(id)
+        .bind(&viewer.id)
+        .execute(&state.db.pool)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(ApiError::NotFound(
+            "no such viewing session (it ended or timed out): join again".into(),
+        ));
+    }
+    if leave {
+        counts_changed(state, id);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/viewers/{session_id}/heartbeat", tag = "engagement",
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, session)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    touch_session(&state, &id, &session, &viewer, false).await
+}
+
+#[utoipa::path(
+    delete, path = "/api/streams/{id}/viewers/{session_id}", tag = "engagement",
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn leave(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, session)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    touch_session(&state, &id, &session, &viewer, true).await
+}
+
+fn column(r: Reaction) -> Option<&'static str> {
+    match r {
+        Reaction::Like => Some("like_count"),
+        Reaction::Dislike => Some("dislike_count"),
+        Reaction::None => None,
+    }
+}
+
+#[utoipa::path(
+    put, path = "/api/streams/{id}/reaction", tag = "engagement",
+    request_body = SetReaction,
+    responses((status = 200, body = Reacted), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn react(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Json(body): Json<SetReaction>,
+) -> Result<Json<Reacted>, ApiError> {
+    state.limits.reactions.check(&viewer.id)?;
+    let row = store::load_visible(&state, &id, None).await?;
+    let status = status_of(&state, &row)?;
+    if !matches!(status, StreamStatus::Live | StreamStatus::Archived) {
+        return Err(refuse(status, "reactions are for live shows and replays"));
+    }
+    if blocked(&state, &row.vendor_id, &viewer.id).await? {
+        return Err(ApiError::Forbidden(
+            "the seller has blocked you from reacting to their shows".into(),
+        ));
+    }
+    let mut tx = lock_stream(&state, &row.id).await?;
+    let old: Option<(String,)> =
+        sqlx::query_as("select reaction from reactions where stream_id = $1 and viewer_id = $2")
+            .bind(&row.id)
+            .bind(&viewer.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let old = match old.as_ref().map(|o| o.0.as_str()) {
+        Some("like") => Reaction::Like,
+        Some("dislike") => Reaction::Dislike,
+        _ => Reaction::None,
+    };
+    if old != body.reaction {
+        let now = to_ms(Utc::now());
+        match body.reaction {
+            Reaction::None => {
+                sqlx::query("delete from reactions where stream_id = $1 and viewer_id = $2")
+                    .bind(&row.id)
+                    .bind(&viewer.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            r => {
+                let value = if r == Reaction::Like {
+                    "like"
+                } else {
+                    "dislike"
+                };
+                sqlx::query(
+                    "insert into reactions (stream_id, viewer_id, reaction, updated_at) \
+                     values ($1, $2, $3, $4) on conflict (stream_id, viewer_id) \
+                     do update set reaction = excluded.reaction, updated_at = excluded.updated_at",
+                )
+                .bind(&row.id)
+                .bind(&viewer.id)
+                .bind(value)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (col, delta) in [(column(old), -1i64), (column(body.reaction), 1)] {
+            if let Some(col) = col {
+                sqlx::query(&format!(
+                    "update live_streams set {col} = {col} + $1 where id = $2"
+                ))
+                .bind(delta)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    counts_changed(&state, &row.id);
+    Ok(Json(Reacted {
+        reaction: body.reaction,
+        counts: counts_of(&state, &row.id).await?,
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    id: String,
+    display_name: String,
+    body: String,
+    created_at: i64,
+}
+
+impl CommentRow {
+    fn view(self) -> Comment {
+        Comment {
+            id: self.id,
+            viewer_name: self.display_name,
+            text: self.body,
+            created_at: from_ms(self.created_at),
+        }
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/comments", tag = "engagement",
+    request_body = NewComment,
+    responses((status = 201, body = Comment), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn comment(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Json(body): Json<NewComment>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    let text = validate::comment(&body.text)?;
+    state.limits.comments.check(&viewer.id)?;
+    let row = store::load_visible(&state, &id, None).await?;
+    let status = status_of(&state, &row)?;
+    if status != StreamStatus::Live {
+        return Err(refuse(status, "the chat is open while the show is live"));
+    }
+    if blocked(&state, &row.vendor_id, &viewer.id).await? {
+        return Err(ApiError::Forbidden(
+            "the seller has blocked you from commenting on their shows".into(),
+        ));
+    }
+    let now = to_ms(Utc::now());
+    let comment_id = new_id();
+    let mut tx = lock_stream(&state, &row.id).await?;
+    sqlx::query(
+        "insert into comments (id, stream_id, viewer_id, body, created_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(&comment_id)
+    .bind(&row.id)
+    .bind(&viewer.id)
+    .bind(&text)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update live_streams set comment_count = comment_count + 1 where id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let comment = Comment {
+        id: comment_id,
+        viewer_name: viewer.display_name,
+        text,
+        created_at: from_ms(now),
+    };
+    announce(
+        &state,
+        &row.id,
+        "comment",
+        serde_json::json!({ "comment": comment }),
+    )
+    .await;
+    counts_changed(&state, &row.id);
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CommentQuery {
+    /// A comment id: only comments after it.
+    after: Option<String>,
+    /// At most this many (1–200, default 50).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/streams/{id}/comments", tag = "engagement",
+    params(CommentQuery),
+    responses((status = 200, body = CommentPage), (status = 404, body = ErrorBody)),
+)]
+pub async fn comments(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<CommentQuery>,
+) -> Result<Json<CommentPage>, ApiError> {
+    let row = store::load_visible(&state, &id, None).await?;
+    let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
+    let base = "select c.id, v.display_name, c.body, c.created_at from comments c \
+                join viewers v on v.id = c.viewer_id \
+                where c.stream_id = $1 and c.deleted_at is null";
+    let rows: Vec<CommentRow> = match q.after {
+        Some(after) => {
+            let sql = format!(
+                "{base} and (c.created_at, c.id) > \
+                 (select created_at, id from comments where id = $2) \
+                 order by c.created_at, c.id limit $3"
+            );
+            sqlx::query_as(&sql)
+                .bind(&row.id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&state.db.pool)
+                .await?
+        }
+        None => {
+            // The latest ones, oldest first.
+            let sql = format!(
+                "select * from ({base} order by c.created_at desc, c.id desc limit $2) t \
+                 order by created_at, id"
+            );
+            sqlx::query_as(&sql)
+                .bind(&row.id)
+                .bind(limit)
+                .fetch_all(&state.db.pool)
+                .await?
+        }
+    };
+    Ok(Json(CommentPage {
+        comments: rows.into_iter().map(CommentRow::view).collect(),
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/streams/{id}/comments/{comment_id}", tag = "engagement",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("seller" = [])),
+)]
+pub async fn delete_comment(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path((id, comment_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let row = store::load_owned(&state, &id, &seller).await?;
+    let mut tx = lock_stream(&state, &row.id).await?;
+    let n = sqlx::query(
+        "update comments set deleted_at = $1 where id = $2 and stream_id = $3 and deleted_at is null",
+    )
+    .bind(to_ms(Utc::now()))
+    .bind(&comment_id)
+    .bind(&row.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(ApiError::NotFound("no such comment on this show".into()));
+    }
+    sqlx::query("update live_streams set comment_count = comment_count - 1 where id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    announce(
+        &state,
+        &row.id,
+        "comment_deleted",
+        serde_json::json!({ "id": comment_id }),
+    )
+    .await;
+    counts_changed(&state, &row.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/blocks", tag = "engagement",
+    request_body = NewBlock,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("seller" = [])),
+)]
+pub async fn block(
+    State(state): State<AppState>,
+    seller: Seller,
+    Path(id): Path<String>,
+    Json(body): Json<NewBlock>,
+) -> Result<StatusCode, ApiError> {
+    store::load_owned(&state, &id, &seller).await?;
+    let known: Option<(String,)> = sqlx::query_as("select id from viewers where id = $1")
+        .bind(&body.viewer_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if known.is_none() {
+        return Err(ApiError::NotFound("no such viewer".into()));
+    }
+    sqlx::query(
+        "insert into blocks (seller_id, viewer_id, created_at) values ($1, $2, $3) \
+         on conflict (seller_id, viewer_id) do nothing",
+    )
+    .bind(&seller.id)
+    .bind(&body.viewer_id)
+    .bind(to_ms(Utc::now()))
+    .execute(&state.db.pool)
+    .await?;
+    tracing::info!(seller = %seller.id, viewer = %body.viewer_id, "viewer blocked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/streams/{id}/shares", tag = "engagement",
+    responses((status = 200, body = Counts), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn share(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<Counts>, ApiError> {
+    state.limits.reactions.check(&viewer.id)?;
+    let row = store::load_visible(&state, &id, None).await?;
+    let mut tx = lock_stream(&state, &row.id).await?;
+    sqlx::query(
+        "insert into stream_interactions (id, stream_id, user_id, interaction_type, created_at) \
+         values ($1, $2, $3, 'share', $4)",
+    )
+    .bind(new_id())
+    .bind(&row.id)
+    .bind(&viewer.id)
+    .bind(to_ms(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update live_streams set share_count = share_count + 1 where id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    counts_changed(&state, &row.id);
+    Ok(Json(counts_of(&state, &row.id).await?))
+}
+
+async fn set_reminder(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    on: bool,
+) -> Result<Json<Reminded>, ApiError> {
+    let row = store::load_visible(state, id, None).await?;
+    let status = status_of(state, &row)?;
+    if status != StreamStatus::Scheduled {
+        return Err(refuse(status, "reminders are for shows still to come"));
+    }
+    let mut tx = lock_stream(state, &row.id).await?;
+    let changed = if on {
+        sqlx::query(
+            "insert into reminders (stream_id, viewer_id, created_at) values ($1, $2, $3) \
+             on conflict (stream_id, viewer_id) do nothing",
+        )
+        .bind(&row.id)
+        .bind(&viewer.id)
+        .bind(to_ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    } else {
+        sqlx::query("delete from reminders where stream_id = $1 and viewer_id = $2")
+            .bind(&row.id)
+            .bind(&viewer.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    if changed > 0 {
+        sqlx::query("update live_streams set reminder_count = reminder_count + $1 where id = $2")
+            .bind(if on { 1i64 } else { -1 })
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    counts_changed(state, &row.id);
+    Ok(Json(Reminded {
+        reminded: on,
+        reminders: counts_of(state, &row.id).await?.reminders,
+    }))
+}
+
+#[utoipa::path(
+    put, path = "/api/streams/{id}/reminder", tag = "engagement",
+    responses((status = 200, body = Reminded), (status = 409, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn remind(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<Reminded>, ApiError> {
+    set_reminder(&state, &viewer, &id, true).await
+}
+
+#[utoipa::path(
+    delete, path = "/api/streams/{id}/reminder", tag = "engagement",
+    responses((status = 200, body = Reminded), (status = 409, body = ErrorBody)),
+    security(("viewer" = [])),
+)]
+pub async fn unremind(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<Reminded>, ApiError> {
+    set_reminder(&state, &viewer, &id, false).await
+}
+
+/// Every second (or sooner when woken): recounts who watches each live show (sessions
+/// with a heartbeat in the last 45 s), keeps the peak, and sends a `counts` event for
+/// every show whose counts changed.
+pub async fn counts_ticker(state: AppState) {
+    let mut sent: HashMap<String, Counts> = HashMap::new();
+    loop {
+        tokio::select! {
+            () = state.counts_wake.notified() => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        // At most one round a second, however often it is woken.
+        if let Err(e) = tick(&state, &mut sent).await {
+            tracing::warn!("counting viewers failed: {e:#}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    }
+}
+
+async fn tick(state: &AppState, sent: &mut HashMap<String, Counts>) -> anyhow::Result<()> {
+    let cutoff = to_ms(Utc::now()) - SESSION_TIMEOUT_MS;
+    let watching: Vec<(String, i64, i64)> = sqlx::query_as(
+        "select s.id, s.viewer_count, (select count(*) from stream_viewers v \
+         where v.stream_id = s.id and v.left_at is null and v.last_heartbeat_at > $1) \
+         from live_streams s where s.status = 'live'",
+    )
+    .bind(cutoff)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut dirty = state.dirty.take();
+    for (id, stored, now) in watching {
+        if stored != now {
+            sqlx::query(
+                "update live_streams set viewer_count = $1, \
+                 peak_viewers = case when peak_viewers < $1 then $1 else peak_viewers end \
+                 where id = $2 and status = 'live'",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&state.db.pool)
+            .await?;
+            dirty.insert(id);
+        }
+    }
+    for id in dirty {
+        let Ok(counts) = counts_of(state, &id).await else {
+            continue;
+        };
+        if sent.get(&id) != Some(&counts) {
+            events::publish(
+                state,
+                &id,
+                STREAM_SCOPE,
+                "counts",
+                &serde_json::json!({ "counts": counts }),
+            )
+            .await?;
+            sent.insert(id, counts);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Real-time events (API.md, "Real time"): every event is a row of the `events` table
+//! first, so its id orders it across server instances and `Last-Event-ID` resumes on
+//! any of them. One pump per instance reads new rows and fans them out in memory to
+//! the Server-Sent Events streams; it wakes at once for this instance's own events, on
+//! PostgreSQL's NOTIFY for the other instances' (polling as a fallback, and on SQLite).
+
+use crate::db::{Backend, to_ms};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{self, StreamRow};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use chrono::Utc;
+use futures_util::Stream as FutStream;
+use live_core::StreamStatus;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast};
+
+pub const STREAM_SCOPE: &str = "stream";
+pub const CATALOG_SCOPE: &str = "catalog";
+const CHANNEL: &str = "feza_events";
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub stream_id: String,
+    pub scope: String,
+    pub kind: String,
+    pub data: String,
+}
+
+/// This instance's fan-out of new events.
+pub struct Bus {
+    tx: broadcast::Sender<Arc<Event>>,
+    wake: Notify,
+    /// The newest event id fanned out.
+    last: AtomicI64,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(4096).0,
+            wake: Notify::new(),
+            last: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Records an event (then the pump delivers it).
+pub async fn publish(
+    state: &AppState,
+    stream_id: &str,
+    scope: &str,
+    kind: &str,
+    data: &impl Serialize,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "insert into events (stream_id, scope, kind, data, created_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(stream_id)
+    .bind(scope)
+    .bind(kind)
+    .bind(serde_json::to_string(data)?)
+    .bind(to_ms(Utc::now()))
+    .execute(&state.db.pool)
+    .await?;
+    if state.db.backend == Backend::Postgres {
+        sqlx::query("select pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&state.db.pool)
+            .await?;
+    }
+    state.events.wake.notify_one();
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct StreamPayload {
+    stream: live_core::api::Stream,
+}
+
+/// A show's lifecycle changed: its page hears `status`, the catalog `stream_<what>`.
+pub async fn stream_changed(state: &AppState, row: &StreamRow) {
+    let Ok(view) = row.view(&state.settings, None, Utc::now()) else {
+        return;
+    };
+    let kind = match view.status {
+        StreamStatus::Scheduled => "stream_scheduled",
+        StreamStatus::Live => "stream_live",
+        StreamStatus::Ended => "stream_ended",
+        StreamStatus::Archived => "stream_archived",
+        StreamStatus::Cancelled => "stream_cancelled",
+    };
+    let payload = StreamPayload { stream: view };
+    for (scope, kind) in [(STREAM_SCOPE, "status"), (CATALOG_SCOPE, kind)] {
+        if let Err(e) = publish(state, &row.id, scope, kind, &payload).await {
+            tracing::warn!(stream = %row.id, "could not record a {kind} event: {e:#}");
+        }
+    }
+}
+
+/// A catalog-only change (a show scheduled or rescheduled).
+pub async fn catalog(state: &AppState, row: &StreamRow, kind: &str) {
+    let Ok(view) = row.view(&state.settings, None, Utc::now()) else {
+        return;
+    };
+    if let Err(e) = publish(
+        state,
+        &row.id,
+        CATALOG_SCOPE,
+        kind,
+        &StreamPayload { stream: view },
+    )
+    .await
+    {
+        tracing::warn!(stream = %row.id, "could not record a {kind} event: {e:#}");
+    }
+}
+
+async fn read_after(state: &AppState, after: i64) -> anyhow::Result<Vec<Event>> {
+    Ok(sqlx::query_as::<_, Event>(
+        "select id, stream_id, scope, kind, data from events where id > $1 order by id limit 1000",
+    )
+    .bind(after)
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+/// Delivers new events to this instance's subscribers until the task is dropped.
+pub async fn pump(state: AppState, database_url: Option<String>) {
+    let start: Option<(i64,)> = sqlx::query_as("select coalesce(max(id), 0) from events")
+        .fetch_optional(&state.db.pool)
+        .await
+        .unwrap_or(None);
+    let bus = &state.events;
+    bus.last.store(start.map_or(0, |s| s.0), Ordering::SeqCst);
+    let mut listener = match (&database_url, state.db.backend) {
+        (Some(url), Backend::Postgres) => match sqlx::postgres::PgListener::connect(url).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!("cannot LISTEN for other instances' events ({e}); polling");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("cannot LISTEN for other instances' events ({e}); polling");
+                None
+            }
+        },
+        _ => None,
+    };
+    loop {
+        let poll = Duration::from_millis(if listener.is_some() { 2000 } else { 500 });
+        match &mut listener {
+            Some(l) => {
+                tokio::select! {
+                    () = bus.wake.notified() => {}
+                    _ = l.recv() => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+            None => {
+                tokio::select! {
+                    () = bus.wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+        loop {
+            let last = bus.last.load(Ordering::SeqCst);
+            let batch = match read_after(&state, last).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("cannot read new events: {e:#}");
+                    break;
+                }
+            };
+            let full = batch.len() == 1000;
+            for e in batch {
+                bus.last.store(e.id, Ordering::SeqCst);
+                let _ = bus.tx.send(Arc::new(e));
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+fn last_event_id(headers: &HeaderMap) -> i64 {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn to_sse(e: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(e.id.to_string())
+        .event(&e.kind)
+        .data(&e.data)
+}
+
+/// The SSE stream of events matching `wanted`, after `last` (replayed from the table,
+/// then live). A subscriber that falls behind the fan-out catches up from the table.
+fn subscribe(
+    state: AppState,
+    last: i64,
+    wanted: impl Fn(&Event) -> bool + Send + Sync + 'static,
+) -> impl FutStream<Item = Result<SseEvent, Infallible>> {
+    let rx = state.events.tx.subscribe();
+    // Without Last-Event-ID: from now on.
+    let (last, catch_up) = if last > 0 {
+        (last, true)
+    } else {
+        (state.events.last.load(Ordering::SeqCst), false)
+    };
+    let wanted = Arc::new(wanted);
+    futures_util::stream::unfold(
+        (
+            state,
+            rx,
+            last,
+            std::collections::VecDeque::<Arc<Event>>::new(),
+            catch_up,
+        ),
+        move |(state, mut rx, mut last, mut pending, mut catch_up)| {
+            let wanted = wanted.clone();
+            async move {
+                loop {
+                    if let Some(e) = pending.pop_front() {
+                        if e.id > last && wanted(&e) {
+                            last = e.id;
+                            return Some((Ok(to_sse(&e)), (state, rx, last, pending, catch_up)));
+                        }
+                        continue;
+                    }
+                    if catch_up {
+                        catch_up = false;
+                        // Everything since `last` that the table holds.
+                        let mut after = last;
+                        while let Ok(batch) = read_after(&state, after).await {
+                            let n = batch.len();
+                            if let Some(e) = batch.last() {
+                                after = e.id;
+                            }
+                            pending.extend(batch.into_iter().map(Arc::new));
+                            if n < 1000 {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
+                    match rx.recv().await {
+                        Ok(e) => pending.push_back(e),
+                        Err(broadcast::error::RecvError::Lagged(_)) => catch_up = true,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn keep_alive() -> KeepAlive {
+    KeepAlive::new()
+        .interval(Duration::from_secs(15))
+        .text("keep-alive")
+}
+
+#[utoipa::path(
+    get, path = "/api/streams/{id}/events", tag = "engagement",
+    responses((status = 200, description = "Server-Sent Events: counts, comment, comment_deleted, status", content_type = "text/event-stream"), (status = 404, body = live_core::api::ErrorBody)),
+)]
+pub async fn stream_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl FutStream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let row = store::load_visible(&state, &id, None).await?;
+    let last = last_event_id(&headers);
+    let stream_id = row.id.clone();
+    let events = subscribe(state, last, move |e| {
+        e.scope == STREAM_SCOPE && e.stream_id == stream_id
+    });
+    Ok(Sse::new(events).keep_alive(keep_alive()))
+}
+
+#[utoipa::path(
+    get, path = "/api/events", tag = "engagement",
+    responses((status = 200, description = "Server-Sent Events: stream_scheduled, stream_live, stream_ended, stream_archived, stream_cancelled, stream_rescheduled", content_type = "text/event-stream")),
+)]
+pub async fn catalog_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Sse<impl FutStream<Item = Result<SseEvent, Infallible>>> {
+    let last = last_event_id(&headers);
+    let events = subscribe(state, last, |e| e.scope == CATALOG_SCOPE);
+    Sse::new(events).keep_alive(keep_alive())
+}

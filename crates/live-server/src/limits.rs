@@ -1,0 +1,74 @@
+//! Rate limits on what viewers do (comments, reactions, joins), per viewer, with a
+//! clear 429 and `Retry-After`. GCRA limiters from `governor`, configurable.
+
+use crate::error::ApiError;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+
+pub struct Limit {
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limit {
+    /// `per_minute` on average, with bursts of up to `burst`.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
+        }
+    }
+
+    pub fn check(&self, key: &str) -> Result<(), ApiError> {
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                ApiError::TooManyRequests {
+                    retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                }
+            })
+    }
+
+    /// Forgets keys that are back to full allowance (memory stays bounded).
+    pub fn shrink(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+pub struct Limits {
+    pub comments: Limit,
+    pub reactions: Limit,
+    pub joins: Limit,
+}
+
+impl Limits {
+    pub fn new(comments_per_min: u32, reactions_per_min: u32, joins_per_min: u32) -> Self {
+        Self {
+            comments: Limit::new(comments_per_min, comments_per_min.div_ceil(4).max(3)),
+            reactions: Limit::new(reactions_per_min, reactions_per_min.div_ceil(4).max(5)),
+            joins: Limit::new(joins_per_min, joins_per_min.div_ceil(4).max(3)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_next_waits() {
+        let l = Limit::new(60, 3);
+        for _ in 0..3 {
+            l.check("v").unwrap();
+        }
+        match l.check("v") {
+            Err(ApiError::TooManyRequests { retry_after_s }) => assert_eq!(retry_after_s, 1),
+            other => panic!("{other:?}"),
+        }
+        // Another viewer is not affected.
+        l.check("w").unwrap();
+    }
+}
