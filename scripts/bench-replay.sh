@@ -82,7 +82,11 @@ size=$(stat -c %s "$big")
 # nginx receiving PUTs to disk: the plain-HTTP yardstick.
 dav_port=$(free_port)
 mkdir -p "$work/dav/root" "$work/dav/tmp"
+# As root, nginx's workers would otherwise run as nobody and could not write there.
+user_line=""
+[ "$(id -u)" -eq 0 ] && user_line="user root;"
 cat > "$work/dav/nginx.conf" <<EOF
+$user_line
 daemon off;
 worker_processes 1;
 pid $work/dav/nginx.pid;
@@ -123,7 +127,8 @@ done
 t1=$(now)
 wait "$up" || true
 t2=$(now)
-curl -sS -o /dev/null -T "$big" "http://127.0.0.1:$dav_port/big.mkv"
+curl -sS --fail -o /dev/null -T "$big" "http://127.0.0.1:$dav_port/big.mkv"
+[ "$(stat -c %s "$work/dav/root/big.mkv")" = "$size" ] || { echo "nginx did not store the whole file"; exit 1; }
 t3=$(now)
 python3 - "$size" "$t0" "$t1" "$t2" "$t3" "$rss_before" "$rss_max" <<'EOF'
 import sys

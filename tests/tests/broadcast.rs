@@ -55,6 +55,34 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     // Meanwhile, as a viewer: the show turns live and its HLS carries H.264 + AAC.
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
+        // A viewer watches, likes and comments: the seller's stats carry it.
+        let v = app
+            .post(
+                None,
+                "/api/viewers",
+                serde_json::json!({ "display_name": "Ana" }),
+            )
+            .await;
+        let token = v.body["token"].as_str().unwrap().to_owned();
+        app.post(
+            Some(&token),
+            &format!("/api/streams/{id}/viewers"),
+            serde_json::Value::Null,
+        )
+        .await;
+        app.send(
+            app.client
+                .put(app.url(&format!("/api/streams/{id}/reaction")))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "reaction": "like" })),
+        )
+        .await;
+        app.post(
+            Some(&token),
+            &format!("/api/streams/{id}/comments"),
+            serde_json::json!({ "text": "love it" }),
+        )
+        .await;
         let playback = app.stream(None, &id).await.playback_url.unwrap();
         eventually("the HLS playlist", Duration::from_secs(15), || async {
             let text = app
@@ -92,6 +120,12 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     assert!(
         lines.iter().all(|l| !l.contains("fzk_")),
         "a stream key leaked into the stats: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 watching, 1 likes, 0 dislikes, 1 comments")),
+        "the real counts reach the broadcaster: {lines:#?}"
     );
 
     let mp4 = report
@@ -490,6 +524,34 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
     let session = run_until_notified(&client, trusting, stop.clone(), rx);
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
+        // A viewer watches, likes and comments: the seller's stats carry it.
+        let v = app
+            .post(
+                None,
+                "/api/viewers",
+                serde_json::json!({ "display_name": "Ana" }),
+            )
+            .await;
+        let token = v.body["token"].as_str().unwrap().to_owned();
+        app.post(
+            Some(&token),
+            &format!("/api/streams/{id}/viewers"),
+            serde_json::Value::Null,
+        )
+        .await;
+        app.send(
+            app.client
+                .put(app.url(&format!("/api/streams/{id}/reaction")))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "reaction": "like" })),
+        )
+        .await;
+        app.post(
+            Some(&token),
+            &format!("/api/streams/{id}/comments"),
+            serde_json::json!({ "text": "love it" }),
+        )
+        .await;
         let playback = app.stream(None, &id).await.playback_url.unwrap();
         eventually("the HLS playlist", Duration::from_secs(15), || async {
             app.client

@@ -3,6 +3,7 @@
 //! (tus client, persisted queue).
 
 pub mod client;
+pub mod live_events;
 pub mod queue;
 pub mod session;
 pub mod upload;

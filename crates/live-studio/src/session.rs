@@ -162,6 +162,7 @@ pub async fn go_live(
     let mut server_view: Option<Stream> = None;
     let mut controls_open = true;
     let mut progressive: Option<Progressive> = None;
+    let mut counts: Option<tokio::sync::watch::Receiver<Option<live_core::api::Counts>>> = None;
     let mut last_drops = 0u64;
     let media_failure = loop {
         tokio::select! {
@@ -191,6 +192,15 @@ pub async fn go_live(
                 }
                 let stats = broadcast.stats();
                 let is_live = server_view.as_ref().is_some_and(|s| s.status == StreamStatus::Live);
+                // Real counts, as the server pushes them.
+                if is_live && counts.is_none() {
+                    counts = Some(crate::live_events::follow_counts(client, &show.id));
+                }
+                if let (Some(view), Some(Some(c))) =
+                    (server_view.as_mut(), counts.as_ref().map(|c| c.borrow().clone()))
+                {
+                    view.counts = c;
+                }
                 if progressive.is_none() && is_live && go.progressive_upload
                     && let Some(queue) = &go.queue
                 {
@@ -407,6 +417,12 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     }
     if !stats.camera_on {
         line.push_str(" | camera off");
+    }
+    if let Some(c) = show.map(|s| &s.counts) {
+        line.push_str(&format!(
+            " | {} watching, {} likes, {} dislikes, {} comments",
+            c.viewers, c.likes, c.dislikes, c.comments
+        ));
     }
     for o in &stats.outputs {
         let state = match &o.state {
