@@ -30,7 +30,13 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js and npm for the page's packages (any Node.js >= 18 already present will do).
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
+  bash "$(dirname "$0")/web-deps.sh"
   exit 0
 fi
 
@@ -47,3 +53,4 @@ for svc in nginx postgresql; do
   fi
 done
 echo "install-deps: done"
+bash "$(dirname "$0")/web-deps.sh"

@@ -75,6 +75,8 @@ pub struct AppOptions {
     pub storage: String,
     /// Every per-viewer rate limit.
     pub rate_per_min: u32,
+    /// Seconds of silence after which a viewer stops counting.
+    pub viewer_timeout_s: u32,
     /// Another instance's database (a second server on it), instead of a fresh one.
     pub database_url: Option<String>,
 }
@@ -91,6 +93,7 @@ impl Default for AppOptions {
             storage: "local".into(),
             rate_per_min: 600,
             database_url: None,
+            viewer_timeout_s: 45,
         }
     }
 }
@@ -134,6 +137,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         rate_comments_per_min: opts.rate_per_min,
         rate_reactions_per_min: opts.rate_per_min,
         rate_joins_per_min: opts.rate_per_min,
+        viewer_timeout_s: opts.viewer_timeout_s,
     };
     let state = live_server::prepare(&cfg).await.expect("server state");
     let (stop, stopped) = oneshot::channel::<()>();

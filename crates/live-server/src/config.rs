@@ -57,6 +57,10 @@ pub struct Config {
     #[arg(long, env = "FEZA_STORAGE", default_value = "local")]
     pub storage: String,
 
+    /// Seconds without a heartbeat after which a viewer stops counting as watching.
+    #[arg(long, env = "FEZA_VIEWER_TIMEOUT_S", default_value_t = 45, value_parser = clap::value_parser!(u32).range(5..=3_600))]
+    pub viewer_timeout_s: u32,
+
     /// Comments a viewer may post per minute (bursts of a quarter of it).
     #[arg(long, env = "FEZA_RATE_COMMENTS_PER_MIN", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_comments_per_min: u32,

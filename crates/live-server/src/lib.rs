@@ -15,6 +15,7 @@ pub mod storage;
 pub mod store;
 pub mod sweeper;
 pub mod uploads;
+pub mod web;
 
 use crate::error::ApiError;
 use crate::state::{AppState, Settings};
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         // Uploads stream their bodies to storage: no in-memory body limit there.
         .merge(uploads::router().layer(DefaultBodyLimit::disable()))
         .merge(replays::media_router(&state))
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

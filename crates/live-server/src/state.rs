@@ -40,6 +40,8 @@ pub struct Settings {
     pub upload_max_bytes: u64,
     pub upload_expiry: TimeDelta,
     pub storage: crate::storage::Storage,
+    /// A viewer session silent this long stops counting.
+    pub viewer_timeout_ms: i64,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
             upload_max_bytes: cfg.upload_max_bytes,
             upload_expiry: TimeDelta::hours(cfg.upload_expiry_h.into()),
             storage: crate::storage::Storage::from_setting(&cfg.storage, &cfg.data_dir)?,
+            viewer_timeout_ms: i64::from(cfg.viewer_timeout_s) * 1000,
         })
     }
 

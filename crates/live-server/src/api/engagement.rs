@@ -2,7 +2,7 @@
 //! sessions, reactions, comments, shares, reminders and the seller's moderation. Every
 //! count on `live_streams` changes in the same transaction as the rows it counts, under
 //! the show's row lock, so counts equal rows under any concurrency. Watchers are
-//! counted by the counts ticker (sessions with a heartbeat in the last 45 s).
+//! counted by the counts ticker (sessions with a heartbeat in the last 45 s, by default).
 
 use crate::auth::{Seller, Viewer};
 use crate::db::{from_ms, new_id, to_ms};
@@ -23,9 +23,6 @@ use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use utoipa::IntoParams;
-
-/// A session silent this long stops counting as watching.
-pub const SESSION_TIMEOUT_MS: i64 = 45_000;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -175,16 +172,17 @@ async fn touch_session(
     } else {
         "update stream_viewers set last_heartbeat_at = $1, watch_duration = $1 - joined_at \
          where session_id = $2 and stream_id = $3 and user_id = $4 and left_at is null \
-         and last_heartbeat_at > $1 - 45000"
+         and last_heartbeat_at > $1 - $5"
     };
-    let n = sqlx::query(sql)
+    let mut query = sqlx::query(sql)
         .bind(now)
         .bind(session)
         .bind(id)
-        .bind(&viewer.id)
-        .execute(&state.db.pool)
-        .await?
-        .rows_affected();
+        .bind(&viewer.id);
+    if !leave {
+        query = query.bind(state.settings.viewer_timeout_ms);
+    }
+    let n = query.execute(&state.db.pool).await?.rows_affected();
     if n == 0 {
         return Err(ApiError::NotFound(
             "no such viewing session (it ended or timed out): join again".into(),
@@ -643,7 +641,7 @@ pub async fn counts_ticker(state: AppState) {
 }
 
 async fn tick(state: &AppState, sent: &mut HashMap<String, Counts>) -> anyhow::Result<()> {
-    let cutoff = to_ms(Utc::now()) - SESSION_TIMEOUT_MS;
+    let cutoff = to_ms(Utc::now()) - state.settings.viewer_timeout_ms;
     let watching: Vec<(String, i64, i64)> = sqlx::query_as(
         "select s.id, s.viewer_count, (select count(*) from stream_viewers v \
          where v.stream_id = s.id and v.left_at is null and v.last_heartbeat_at > $1) \
