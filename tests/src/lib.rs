@@ -137,6 +137,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         rate_comments_per_min: opts.rate_per_min,
         rate_reactions_per_min: opts.rate_per_min,
         rate_joins_per_min: opts.rate_per_min,
+        rate_ip_per_min: opts.rate_per_min * 100,
         viewer_timeout_s: opts.viewer_timeout_s,
     };
     let state = live_server::prepare(&cfg).await.expect("server state");

@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "FEZA_RATE_JOINS_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_joins_per_min: u32,
 
+    /// Requests of viewers (joins, reactions, comments, shares) per minute from one
+    /// source address.
+    #[arg(long, env = "FEZA_RATE_IP_PER_MIN", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_ip_per_min: u32,
+
     /// Hours an unfinished upload is kept without progress before it expires.
     #[arg(long, env = "FEZA_UPLOAD_EXPIRY_H", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub upload_expiry_h: u32,

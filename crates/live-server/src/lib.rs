@@ -84,6 +84,7 @@ pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
             cfg.rate_comments_per_min,
             cfg.rate_reactions_per_min,
             cfg.rate_joins_per_min,
+            cfg.rate_ip_per_min,
         )),
         database_url: cfg.database_url.as_str().into(),
     })
@@ -102,9 +103,13 @@ pub async fn serve(
         Some(state.database_url.to_string()),
     ));
     let counts = tokio::spawn(api::engagement::counts_ticker(state.clone()));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Handlers see the client's address (per-IP rate limits).
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     for task in [sweeper, replays, pump, counts] {
         task.abort();
     }

@@ -42,14 +42,37 @@ pub struct Limits {
     pub comments: Limit,
     pub reactions: Limit,
     pub joins: Limit,
+    /// Everything viewers send, per source address (many viewers behind one address
+    /// share it; scripts minting viewers do not get around the per-viewer limits).
+    pub per_ip: Limit,
 }
 
 impl Limits {
-    pub fn new(comments_per_min: u32, reactions_per_min: u32, joins_per_min: u32) -> Self {
+    pub fn new(
+        comments_per_min: u32,
+        reactions_per_min: u32,
+        joins_per_min: u32,
+        ip_per_min: u32,
+    ) -> Self {
         Self {
             comments: Limit::new(comments_per_min, comments_per_min.div_ceil(4).max(3)),
             reactions: Limit::new(reactions_per_min, reactions_per_min.div_ceil(4).max(5)),
             joins: Limit::new(joins_per_min, joins_per_min.div_ceil(4).max(3)),
+            per_ip: Limit::new(ip_per_min, ip_per_min.div_ceil(4).max(10)),
+        }
+    }
+
+    /// The per-viewer `limit`, then the source address's.
+    pub fn check(
+        &self,
+        limit: &Limit,
+        viewer: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        limit.check(viewer)?;
+        match ip {
+            Some(ip) => self.per_ip.check(&ip.to_string()),
+            None => Ok(()),
         }
     }
 }
@@ -70,5 +93,21 @@ mod tests {
         }
         // Another viewer is not affected.
         l.check("w").unwrap();
+    }
+
+    #[test]
+    fn many_viewers_behind_one_address_share_its_limit() {
+        let limits = Limits::new(600, 600, 600, 1);
+        let ip = Some("127.0.0.9".parse().unwrap());
+        let passed = (0..20)
+            .filter(|i| {
+                limits
+                    .check(&limits.reactions, &format!("viewer-{i}"), ip)
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(passed, 10, "the address's burst, then 429");
+        let other = Some("127.0.0.10".parse().unwrap());
+        assert!(limits.check(&limits.reactions, "viewer-x", other).is_ok());
     }
 }

@@ -62,6 +62,31 @@ async fn blocked(state: &AppState, seller_id: &str, viewer_id: &str) -> Result<b
     Ok(row.is_some())
 }
 
+/// The client's address, when the server knows it.
+pub struct ClientIp(Option<std::net::IpAddr>);
+
+impl ClientIp {
+    fn ip(&self) -> Option<std::net::IpAddr> {
+        self.0
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// Which shows' counts changed since the ticker last looked.
 #[derive(Default)]
 pub struct Dirty(Mutex<HashSet<String>>);
@@ -112,9 +137,12 @@ async fn counts_of(state: &AppState, id: &str) -> Result<Counts, ApiError> {
 pub async fn join(
     State(state): State<AppState>,
     viewer: Viewer,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Joined>), ApiError> {
-    state.limits.joins.check(&viewer.id)?;
+    state
+        .limits
+        .check(&state.limits.joins, &viewer.id, ip.ip())?;
     let row = store::load_visible(&state, &id, None).await?;
     let status = status_of(&state, &row)?;
     if status != StreamStatus::Live {
@@ -237,10 +265,13 @@ fn column(r: Reaction) -> Option<&'static str> {
 pub async fn react(
     State(state): State<AppState>,
     viewer: Viewer,
+    ip: ClientIp,
     Path(id): Path<String>,
     Json(body): Json<SetReaction>,
 ) -> Result<Json<Reacted>, ApiError> {
-    state.limits.reactions.check(&viewer.id)?;
+    state
+        .limits
+        .check(&state.limits.reactions, &viewer.id, ip.ip())?;
     let row = store::load_visible(&state, &id, None).await?;
     let status = status_of(&state, &row)?;
     if !matches!(status, StreamStatus::Live | StreamStatus::Archived) {
@@ -340,11 +371,14 @@ impl CommentRow {
 pub async fn comment(
     State(state): State<AppState>,
     viewer: Viewer,
+    ip: ClientIp,
     Path(id): Path<String>,
     Json(body): Json<NewComment>,
 ) -> Result<(StatusCode, Json<Comment>), ApiError> {
     let text = validate::comment(&body.text)?;
-    state.limits.comments.check(&viewer.id)?;
+    state
+        .limits
+        .check(&state.limits.comments, &viewer.id, ip.ip())?;
     let row = store::load_visible(&state, &id, None).await?;
     let status = status_of(&state, &row)?;
     if status != StreamStatus::Live {
@@ -526,9 +560,12 @@ pub async fn block(
 pub async fn share(
     State(state): State<AppState>,
     viewer: Viewer,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<Json<Counts>, ApiError> {
-    state.limits.reactions.check(&viewer.id)?;
+    state
+        .limits
+        .check(&state.limits.reactions, &viewer.id, ip.ip())?;
     let row = store::load_visible(&state, &id, None).await?;
     let mut tx = lock_stream(&state, &row.id).await?;
     sqlx::query(
