@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: benchmarks that print figures (never part of make test): the catalog
-# (below), the broadcaster (scripts/bench-broadcast.sh) and replays
-# (scripts/bench-replay.sh).
+# (below), the broadcaster (scripts/bench-broadcast.sh), replays
+# (scripts/bench-replay.sh) and engagement (scripts/bench-engagement.sh).
 #   catalog: 100,000 shows of mixed statuses; the three list sections walked from many
 #   cursors by wrk (a separate process), paced at about 500 requests/s and then flat
 #   out; requests/s and p50/p99 latency on SQLite and on PostgreSQL.
@@ -77,6 +77,9 @@ if [ "${BENCH_BROADCAST:-1}" = 1 ]; then
 fi
 if [ "${BENCH_REPLAY:-1}" = 1 ]; then
   bash scripts/bench-replay.sh
+fi
+if [ "${BENCH_ENGAGEMENT:-1}" = 1 ]; then
+  bash scripts/bench-engagement.sh
 fi
 
 echo
