@@ -87,6 +87,7 @@ pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
             cfg.rate_ip_per_min,
         )),
         database_url: cfg.database_url.as_str().into(),
+        reactions: Default::default(),
     })
 }
 
@@ -103,6 +104,7 @@ pub async fn serve(
         Some(state.database_url.to_string()),
     ));
     let counts = tokio::spawn(api::engagement::counts_ticker(state.clone()));
+    let reactions = tokio::spawn(api::engagement::ReactionWriter::run(state.clone()));
     // Handlers see the client's address (per-IP rate limits).
     let result = axum::serve(
         listener,
@@ -110,7 +112,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    for task in [sweeper, replays, pump, counts] {
+    for task in [sweeper, replays, pump, counts, reactions] {
         task.abort();
     }
     Ok(result?)

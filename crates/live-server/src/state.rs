@@ -20,6 +20,8 @@ pub struct AppState {
     pub dirty: Arc<crate::api::engagement::Dirty>,
     pub counts_wake: Arc<tokio::sync::Notify>,
     pub limits: Arc<crate::limits::Limits>,
+    /// Writes reactions in batches.
+    pub reactions: Arc<crate::api::engagement::ReactionWriter>,
     /// For PostgreSQL's LISTEN (other instances' events); never logged.
     pub database_url: Arc<str>,
 }

@@ -248,12 +248,174 @@ pub async fn leave(
     touch_session(&state, &id, &session, &viewer, true).await
 }
 
-fn column(r: Reaction) -> Option<&'static str> {
-    match r {
-        Reaction::Like => Some("like_count"),
-        Reaction::Dislike => Some("dislike_count"),
-        Reaction::None => None,
+/// Reactions come in bursts (thousands a second on a big show). They are written by
+/// one task in batches: everything waiting is applied in one transaction per show,
+/// under the show's row lock, each count moved once by the batch's total. Idle, a
+/// batch is a single reaction; nothing waits on a timer.
+pub struct ReactionWriter {
+    tx: tokio::sync::mpsc::Sender<ReactionJob>,
+    rx: Mutex<Option<tokio::sync::mpsc::Receiver<ReactionJob>>>,
+}
+
+struct ReactionJob {
+    stream: String,
+    viewer: String,
+    reaction: Reaction,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl Default for ReactionWriter {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(16_384);
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
     }
+}
+
+impl ReactionWriter {
+    /// Sets `viewer`'s reaction to `stream`, once it is stored.
+    async fn apply(&self, stream: &str, viewer: &str, reaction: Reaction) -> Result<(), ApiError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = ReactionJob {
+            stream: stream.to_owned(),
+            viewer: viewer.to_owned(),
+            reaction,
+            done,
+        };
+        let lost = || ApiError::Internal(anyhow::anyhow!("the reaction writer stopped"));
+        self.tx.send(job).await.map_err(|_| lost())?;
+        result
+            .await
+            .map_err(|_| lost())?
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))
+    }
+
+    /// The writer's loop (started once by `serve`).
+    pub async fn run(state: AppState) {
+        let Some(mut rx) = state
+            .reactions
+            .rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 2000).await > 0 {
+            let mut by_stream: HashMap<String, Vec<ReactionJob>> = HashMap::new();
+            for job in batch.drain(..) {
+                by_stream.entry(job.stream.clone()).or_default().push(job);
+            }
+            for (stream, jobs) in by_stream {
+                let wanted: Vec<(&str, Reaction)> = jobs
+                    .iter()
+                    .map(|j| (j.viewer.as_str(), j.reaction))
+                    .collect();
+                let result = write_reactions(&state, &stream, &wanted)
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                if result.is_ok() {
+                    counts_changed(&state, &stream);
+                }
+                for job in jobs {
+                    let _ = job.done.send(result.clone());
+                }
+            }
+        }
+    }
+}
+
+fn parse_reaction(s: Option<&str>) -> Reaction {
+    match s {
+        Some("like") => Reaction::Like,
+        Some("dislike") => Reaction::Dislike,
+        _ => Reaction::None,
+    }
+}
+
+/// Applies reactions to one show in order, in one transaction; counts move by the net.
+async fn write_reactions(
+    state: &AppState,
+    stream: &str,
+    wanted: &[(&str, Reaction)],
+) -> anyhow::Result<()> {
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query("update live_streams set updated_at = updated_at where id = $1")
+        .bind(stream)
+        .execute(&mut *tx)
+        .await?;
+    let now = to_ms(Utc::now());
+    // The latest state of each viewer in this batch (a viewer may appear twice).
+    let mut current: HashMap<&str, Reaction> = HashMap::new();
+    let (mut likes, mut dislikes) = (0i64, 0i64);
+    for &(viewer, reaction) in wanted {
+        let old = match current.get(viewer) {
+            Some(r) => *r,
+            None => {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "select reaction from reactions where stream_id = $1 and viewer_id = $2",
+                )
+                .bind(stream)
+                .bind(viewer)
+                .fetch_optional(&mut *tx)
+                .await?;
+                parse_reaction(row.as_ref().map(|r| r.0.as_str()))
+            }
+        };
+        current.insert(viewer, reaction);
+        if old == reaction {
+            continue;
+        }
+        match reaction {
+            Reaction::None => {
+                sqlx::query("delete from reactions where stream_id = $1 and viewer_id = $2")
+                    .bind(stream)
+                    .bind(viewer)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            r => {
+                sqlx::query(
+                    "insert into reactions (stream_id, viewer_id, reaction, updated_at) \
+                     values ($1, $2, $3, $4) on conflict (stream_id, viewer_id) \
+                     do update set reaction = excluded.reaction, updated_at = excluded.updated_at",
+                )
+                .bind(stream)
+                .bind(viewer)
+                .bind(if r == Reaction::Like {
+                    "like"
+                } else {
+                    "dislike"
+                })
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (r, delta) in [(old, -1), (reaction, 1)] {
+            match r {
+                Reaction::Like => likes += delta,
+                Reaction::Dislike => dislikes += delta,
+                Reaction::None => {}
+            }
+        }
+    }
+    if likes != 0 || dislikes != 0 {
+        sqlx::query(
+            "update live_streams set like_count = like_count + $1, \
+             dislike_count = dislike_count + $2 where id = $3",
+        )
+        .bind(likes)
+        .bind(dislikes)
+        .bind(stream)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[utoipa::path(
@@ -282,60 +444,10 @@ pub async fn react(
             "the seller has blocked you from reacting to their shows".into(),
         ));
     }
-    let mut tx = lock_stream(&state, &row.id).await?;
-    let old: Option<(String,)> =
-        sqlx::query_as("select reaction from reactions where stream_id = $1 and viewer_id = $2")
-            .bind(&row.id)
-            .bind(&viewer.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let old = match old.as_ref().map(|o| o.0.as_str()) {
-        Some("like") => Reaction::Like,
-        Some("dislike") => Reaction::Dislike,
-        _ => Reaction::None,
-    };
-    if old != body.reaction {
-        let now = to_ms(Utc::now());
-        match body.reaction {
-            Reaction::None => {
-                sqlx::query("delete from reactions where stream_id = $1 and viewer_id = $2")
-                    .bind(&row.id)
-                    .bind(&viewer.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            r => {
-                let value = if r == Reaction::Like {
-                    "like"
-                } else {
-                    "dislike"
-                };
-                sqlx::query(
-                    "insert into reactions (stream_id, viewer_id, reaction, updated_at) \
-                     values ($1, $2, $3, $4) on conflict (stream_id, viewer_id) \
-                     do update set reaction = excluded.reaction, updated_at = excluded.updated_at",
-                )
-                .bind(&row.id)
-                .bind(&viewer.id)
-                .bind(value)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for (col, delta) in [(column(old), -1i64), (column(body.reaction), 1)] {
-            if let Some(col) = col {
-                sqlx::query(&format!(
-                    "update live_streams set {col} = {col} + $1 where id = $2"
-                ))
-                .bind(delta)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-    }
-    tx.commit().await?;
+    state
+        .reactions
+        .apply(&row.id, &viewer.id, body.reaction)
+        .await?;
     counts_changed(&state, &row.id);
     Ok(Json(Reacted {
         reaction: body.reaction,
