@@ -232,6 +232,28 @@ async fn tus_refuses_what_it_must_and_keeps_nothing_it_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("scheduled"));
+    // Nor a cancelled show, nor one ended without saving.
+    app.post(
+        Some(&token),
+        &format!("/api/streams/{scheduled}/cancel"),
+        serde_json::Value::Null,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let discarded = live_show(&app, &token).await;
+    app.end(&token, &discarded, "discard")
+        .await
+        .expect(StatusCode::OK);
+    for (show, status) in [(&scheduled, "cancelled"), (&discarded, "ended")] {
+        let r = tus_req(&app, reqwest::Method::POST, "/api/uploads", &token)
+            .header("Upload-Length", 10)
+            .header("Upload-Metadata", meta(show))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{status}");
+        assert!(r.text().await.unwrap().contains(status));
+    }
     // Larger than the limit: 413 at creation, before any byte.
     let r = tus_req(&app, reqwest::Method::POST, "/api/uploads", &token)
         .header("Upload-Length", 2_000_000)
