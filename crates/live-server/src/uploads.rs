@@ -31,9 +31,6 @@ use tokio::io::AsyncWriteExt;
 pub const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum,expiration";
 const CHECKSUMS: &str = "sha1,sha256";
-/// A checksummed request is verified before its bytes are kept: it is held in memory
-/// up to this size.
-const MAX_CHECKSUMMED_CHUNK: u64 = 64 * 1024 * 1024;
 
 /// The states of an upload row.
 pub mod upload_state {
@@ -515,13 +512,19 @@ async fn append(
     }
     let room = limit - offset;
     let written = match checksum {
-        Some(sum) => write_checked(&state, &id, body, room, sum).await?,
+        Some(sum) => write_checked(&state, &id, body, offset, room, sum).await?,
         None => write_streaming(&state, &id, body, room).await?,
     };
     let offset = offset + written;
     let now = Utc::now();
     let expires = now + state.settings.upload_expiry;
     let complete = length == Some(offset);
+    if complete {
+        tokio::fs::File::open(path_of(&state, &id))
+            .await?
+            .sync_all()
+            .await?;
+    }
     sqlx::query(
         "update uploads set upload_offset = $1, updated_at = $2, expires_at = $3, \
          state = case when $4 then $5 else state end where id = $6",
@@ -587,58 +590,75 @@ async fn write_streaming(
         file.write_all(&chunk).await?;
         written += chunk.len() as u64;
     }
+    // No fsync per request: after a crash the file's length is what survived, and
+    // that is the offset a client resumes from. The complete upload is synced once.
     file.flush().await?;
-    file.sync_data().await?;
     match failure {
         Some(e) => Err(e),
         None => Ok(written),
     }
 }
 
-/// Reads the whole body, checks its digest, and only then appends it.
+/// Appends the body while hashing it; a digest that does not match (or a body that
+/// breaks off) takes the file back to where it was, so nothing unverified is kept.
 async fn write_checked(
     state: &AppState,
     id: &str,
     body: Body,
+    start: u64,
     room: u64,
     sum: Checksum,
 ) -> Result<u64, TusError> {
-    let cap = room.min(MAX_CHECKSUMMED_CHUNK);
-    let mut stream = body.into_data_stream();
-    let mut data = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            TusError::new(
-                StatusCode::BAD_REQUEST,
-                "the request broke off before its bytes could be verified; send them again",
-            )
-        })?;
-        if (data.len() + chunk.len()) as u64 > cap {
-            return Err(if cap < room {
-                TusError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("checksummed requests carry at most {MAX_CHECKSUMMED_CHUNK} bytes"),
-                )
-            } else {
-                too_large(room)
-            });
-        }
-        data.extend_from_slice(&chunk);
+    enum Hasher {
+        Sha1(sha1::Sha1),
+        Sha256(sha2::Sha256),
     }
-    let matches = match sum {
-        Checksum::Sha1(d) => sha1::Sha1::digest(&data).as_slice() == d.as_slice(),
-        Checksum::Sha256(d) => sha2::Sha256::digest(&data).as_slice() == d.as_slice(),
+    let (mut hasher, expected) = match sum {
+        Checksum::Sha1(d) => (Hasher::Sha1(sha1::Sha1::new()), d),
+        Checksum::Sha256(d) => (Hasher::Sha256(sha2::Sha256::new()), d),
     };
-    if !matches {
-        return Err(TusError::checksum_mismatch());
-    }
+    let path = path_of(state, id);
     let mut file = tokio::fs::OpenOptions::new()
         .append(true)
-        .open(path_of(state, id))
+        .open(&path)
         .await?;
-    file.write_all(&data).await?;
-    file.sync_data().await?;
-    Ok(data.len() as u64)
+    let mut stream = body.into_data_stream();
+    let mut written = 0u64;
+    let failure = loop {
+        let Some(chunk) = stream.next().await else {
+            break None;
+        };
+        let Ok(chunk) = chunk else {
+            break Some(TusError::new(
+                StatusCode::BAD_REQUEST,
+                "the request broke off before its bytes could be verified; send them again",
+            ));
+        };
+        if written + chunk.len() as u64 > room {
+            break Some(too_large(room));
+        }
+        match &mut hasher {
+            Hasher::Sha1(h) => h.update(&chunk),
+            Hasher::Sha256(h) => h.update(&chunk),
+        }
+        file.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+    };
+    file.flush().await?;
+    let failure = failure.or_else(|| {
+        let digest = match hasher {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+        };
+        (digest != expected).then(TusError::checksum_mismatch)
+    });
+    match failure {
+        Some(e) => {
+            file.set_len(start).await?;
+            Err(e)
+        }
+        None => Ok(written),
+    }
 }
 
 async fn terminate(

@@ -50,7 +50,7 @@ pub struct SendOptions {
 impl Default for SendOptions {
     fn default() -> Self {
         Self {
-            chunk: 4 * 1024 * 1024,
+            chunk: 8 * 1024 * 1024,
             rate_limit: None,
         }
     }

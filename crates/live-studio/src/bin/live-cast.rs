@@ -98,7 +98,7 @@ struct UploadArgs {
     #[arg(long, value_parser = parse_rate)]
     upload_limit_mbps: Option<u64>,
     /// Bytes per upload request, in MiB.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     upload_chunk_mib: u64,
     /// How long to wait for the server to confirm the replay before handing the upload
     /// to the next run (30s, 5m).
