@@ -85,6 +85,7 @@ done
 cat <<INFO
 
 Feza Live is running.
+  Public page       http://$listen/live   (Live Now, Upcoming, Recent; the demo show plays there)
   Live now (API)    http://$listen/api/streams?section=live
   Upcoming          http://$listen/api/streams?section=upcoming
   OpenAPI           http://$listen/api/openapi.json

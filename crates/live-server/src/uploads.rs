@@ -104,6 +104,8 @@ impl IntoResponse for TusError {
         let mut r = (self.status, self.message).into_response();
         let h = r.headers_mut();
         h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+        // A refused request's body may be unread: the connection cannot be reused.
+        h.insert("connection", HeaderValue::from_static("close"));
         h.insert("cache-control", HeaderValue::from_static("no-store"));
         if let Some(o) = self.offset {
             h.insert("upload-offset", HeaderValue::from(o));
