@@ -274,7 +274,9 @@ impl Broadcast {
                 }
             }
         }
-        for e in &elements {
+        // Downstream first: the muxer may hold a queue's thread (waiting for the other
+        // track, which the shut valve no longer feeds); stopping it releases the queue.
+        for e in elements.iter().rev() {
             let _ = e.set_state(gst::State::Null);
         }
         let _ = self.pipeline.remove_many(&elements);
