@@ -351,8 +351,21 @@ async fn confirm(
     wait: Duration,
 ) -> Result<(EntryState, Option<String>), QueueError> {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut unreachable_since: Option<tokio::time::Instant> = None;
     loop {
-        match api.replay(&e.stream_id).await {
+        let answer = api.replay(&e.stream_id).await;
+        // A server that went away (shut down right after the show) will not answer for
+        // a while: the upload is complete, the next run confirms the replay.
+        match &answer {
+            Err(crate::client::ClientError::Unreachable { .. }) => {
+                let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > Duration::from_secs(5) {
+                    return Ok((EntryState::Processing, None));
+                }
+            }
+            _ => unreachable_since = None,
+        }
+        match answer {
             Ok(r) if r.state == ReplayState::Ready => {
                 queue
                     .set_state(&e.stream_id, EntryState::Done, None)
