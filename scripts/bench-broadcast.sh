@@ -17,16 +17,7 @@ bash scripts/install-deps.sh
 cargo build --release --locked -p live-server -p live-studio --bin live-server --bin live-cast
 bin=$CARGO_TARGET_DIR/release
 
-work=$(mktemp -d /tmp/feza-bench-cast.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)"; }
+. scripts/bench-lib.sh cast
 
 api_port=$(free_port) rtmp_port=$(free_port) hls_port=$(free_port)
 api=http://127.0.0.1:$api_port

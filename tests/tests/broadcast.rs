@@ -56,50 +56,8 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
         // A viewer watches, likes and comments: the seller's stats carry it.
-        let v = app
-            .post(
-                None,
-                "/api/viewers",
-                serde_json::json!({ "display_name": "Ana" }),
-            )
-            .await;
-        let token = v.body["token"].as_str().unwrap().to_owned();
-        app.post(
-            Some(&token),
-            &format!("/api/streams/{id}/viewers"),
-            serde_json::Value::Null,
-        )
-        .await;
-        app.send(
-            app.client
-                .put(app.url(&format!("/api/streams/{id}/reaction")))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({ "reaction": "like" })),
-        )
-        .await;
-        app.post(
-            Some(&token),
-            &format!("/api/streams/{id}/comments"),
-            serde_json::json!({ "text": "love it" }),
-        )
-        .await;
-        let playback = app.stream(None, &id).await.playback_url.unwrap();
-        eventually("the HLS playlist", Duration::from_secs(15), || async {
-            let text = app
-                .client
-                .get(&playback)
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.contains(".ts").then_some(())
-        })
-        .await;
-        tokio::task::spawn_blocking(move || codecs(&playback))
-            .await
-            .unwrap()
+        watch_like_and_comment(&app, &id).await;
+        hls_codecs(&app, &id).await
     };
     let (report, live_codecs) = tokio::join!(session, viewer);
     let report = report.expect("the show runs to its end");
@@ -158,6 +116,58 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     // The crash-safe recording is kept beside it (it is what a replay upload sends).
     let mkv = report.recording.unwrap().to_string_lossy().into_owned();
     assert_eq!(codecs(&mkv), vec!["aac", "h264"]);
+}
+
+/// The codecs of show `id`'s HLS, once its playlist lists a segment.
+async fn hls_codecs(app: &feza_tests::TestApp, id: &str) -> Vec<String> {
+    let playback = app.stream(None, id).await.playback_url.unwrap();
+    eventually("the HLS playlist", Duration::from_secs(15), || async {
+        let text = app
+            .client
+            .get(&playback)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains(".ts").then_some(())
+    })
+    .await;
+    tokio::task::spawn_blocking(move || codecs(&playback))
+        .await
+        .unwrap()
+}
+
+/// A viewer joins show `id`, likes it and comments.
+async fn watch_like_and_comment(app: &feza_tests::TestApp, id: &str) {
+    let v = app
+        .post(
+            None,
+            "/api/viewers",
+            serde_json::json!({ "display_name": "Ana" }),
+        )
+        .await;
+    let token = v.body["token"].as_str().unwrap().to_owned();
+    app.post(
+        Some(&token),
+        &format!("/api/streams/{id}/viewers"),
+        serde_json::Value::Null,
+    )
+    .await;
+    app.send(
+        app.client
+            .put(app.url(&format!("/api/streams/{id}/reaction")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "reaction": "like" })),
+    )
+    .await;
+    app.post(
+        Some(&token),
+        &format!("/api/streams/{id}/comments"),
+        serde_json::json!({ "text": "love it" }),
+    )
+    .await;
 }
 
 /// Runs `go` until `stop` is notified; returns the report and every stats line.
@@ -524,48 +534,7 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
     let session = run_until_notified(&client, trusting, stop.clone(), rx);
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
-        // A viewer watches, likes and comments: the seller's stats carry it.
-        let v = app
-            .post(
-                None,
-                "/api/viewers",
-                serde_json::json!({ "display_name": "Ana" }),
-            )
-            .await;
-        let token = v.body["token"].as_str().unwrap().to_owned();
-        app.post(
-            Some(&token),
-            &format!("/api/streams/{id}/viewers"),
-            serde_json::Value::Null,
-        )
-        .await;
-        app.send(
-            app.client
-                .put(app.url(&format!("/api/streams/{id}/reaction")))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({ "reaction": "like" })),
-        )
-        .await;
-        app.post(
-            Some(&token),
-            &format!("/api/streams/{id}/comments"),
-            serde_json::json!({ "text": "love it" }),
-        )
-        .await;
-        let playback = app.stream(None, &id).await.playback_url.unwrap();
-        eventually("the HLS playlist", Duration::from_secs(15), || async {
-            app.client
-                .get(&playback)
-                .send()
-                .await
-                .ok()?
-                .error_for_status()
-                .ok()
-        })
-        .await;
-        let found = tokio::task::spawn_blocking(move || codecs(&playback))
-            .await
-            .unwrap();
+        let found = hls_codecs(&app, &id).await;
         stop.notify_one();
         found
     };

@@ -315,7 +315,9 @@ async fn react(
         percentile(&l, 0.5),
         percentile(&l, 0.99)
     );
-    println!("react: expected likes={likes} dislikes={dislikes}");
+    println!(
+        "react: last accepted reaction per viewer, as this client saw them: likes={likes} dislikes={dislikes}"
+    );
     if failed.load(Ordering::Relaxed) > 0 {
         bail!("some reactions failed");
     }
