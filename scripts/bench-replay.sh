@@ -19,16 +19,7 @@ bin=$CARGO_TARGET_DIR/release
 
 . scripts/bench-lib.sh replay
 
-api_port=$(free_port) rtmp_port=$(free_port) hls_port=$(free_port)
-api=http://127.0.0.1:$api_port
-secret=bench-hook-secret-0123456789
-bash scripts/ingest.sh render "$work/ingest" "127.0.0.1:$rtmp_port" "127.0.0.1:$hls_port" "$api/hooks/ingest" "$secret"
-setsid bash scripts/ingest.sh run "$work/ingest" & pids+=($!)
-FEZA_LISTEN=127.0.0.1:$api_port DATABASE_URL=sqlite://$work/feza.db FEZA_DATA_DIR=$work/data \
-  FEZA_HOOK_SECRET=$secret FEZA_INGEST_URL=rtmp://127.0.0.1:$rtmp_port/live RUST_LOG=warn \
-  setsid "$bin/live-server" serve & server=$! pids+=($!)
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "$api/api/health" 2>/dev/null && break; sleep 0.1; done
-token=$("$bin/live-server" admin create-seller --name "Bench" --database-url "sqlite://$work/feza.db" | tail -n 1)
+start_stack
 export FEZA_SERVER=$api FEZA_TOKEN=$token
 
 echo "==> a ${SHOW_S} s show with progressive upload, ended with save"
@@ -96,7 +87,6 @@ setsid nginx -p "$work/dav" -c "$work/dav/nginx.conf" & pids+=($!)
 sleep 0.5
 
 # A saved show to upload to.
-auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
 big_id=$(curl -fsS "${auth[@]}" -X POST "$api/api/streams" -d '{"title": "bench upload"}' | json 'd["id"]')
 key=$(curl -fsS "${auth[@]}" -X POST "$api/api/streams/$big_id/start" | json 'd["ingest"]["stream_key"]')
 curl -fsS -o /dev/null -X POST "$api/hooks/ingest/publish?secret=$secret" \
