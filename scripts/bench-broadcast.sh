@@ -3,9 +3,13 @@
 # times, interleaved, side by side: live-cast; the bare gst-launch-1.0 pipeline with the
 # same elements and settings; ffmpeg with lavfi test sources and -f tee. Each: 720p30,
 # x264 veryfast 2.5 Mb/s, keyframe every 2 s, AAC 128 kb/s, one RTMP output to the local
-# nginx-rtmp (through the server's go-live) + a local Matroska recording.
-# Prints median CPU seconds and peak RSS, the ratios, and live-cast's time from go-live
-# to the ingest hook confirming media.
+# nginx-rtmp (through the server's go-live) + a local Matroska recording. The picture is
+# the same in all three: the seven 100 % colour bars scrolling left 4 px a frame with a
+# clock (live-cast draws the bars once and scrolls copies, as ffmpeg's lavfi does;
+# gst-launch keeps videotestsrc, which draws every frame).
+# Prints median CPU seconds, peak RSS, the recordings' bit rates (equal work only if
+# they are close), the ratios, and live-cast's time from go-live to the ingest hook
+# confirming media.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,7 +35,7 @@ go_live() {
 end_show() { curl -fsS "${auth[@]}" -X POST "$api/api/streams/$1/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true; }
 
 gst_pipeline() { # URL OUT
-  echo "videotestsrc is-live=true pattern=smpte ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
+  echo "videotestsrc is-live=true pattern=smpte100 horizontal-speed=4 ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
     ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! queue \
     ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 ! h264parse config-interval=-1 ! tee name=vt \
     audiotestsrc is-live=true volume=0.2 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
@@ -40,7 +44,7 @@ gst_pipeline() { # URL OUT
     vt. ! queue ! matroskamux name=mm streamable=true ! filesink location=$2 at. ! queue ! mm."
 }
 
-declare -A cpu rss
+declare -A cpu rss rate
 latencies=()
 run() { # WAY ROUND
   local way=$1 round=$2 out="$work/$1-$2.mkv" stats="$work/$1-$2.time" id url t0
@@ -49,7 +53,7 @@ run() { # WAY ROUND
       t0=$(date +%s.%N)
       /usr/bin/time -f "%U %S %M" -o "$stats" "$bin/live-cast" go-live --server "$api" --token "$token" \
         --title "bench live-cast $round" --profile 720p30 --duration "${SHOW_S}s" --outcome discard --no-progressive-upload \
-        --record-dir "$work/rec-$round" >/dev/null 2>&1 &
+        --record-dir "$work/rec-$round" >"$work/$way-$round.log" 2>&1 &
       local pid=$!
       # Time from go-live to the ingest hook confirming media (the show turns live).
       while :; do
@@ -62,12 +66,15 @@ run() { # WAY ROUND
     gst-launch)
       read -r id url < <(go_live "gst $round")
       # shellcheck disable=SC2046
-      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") >/dev/null 2>&1 || true
+      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") </dev/null >/dev/null 2>&1 || true
       end_show "$id"
       ;;
     ffmpeg)
-      # The same picture as the others: SMPTE bars with a clock drawn on them.
-      FF_VIDEO="smptebars=size=1280x720:rate=30,drawtext=text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=40:fontcolor=white:x=20:y=20"
+      # The same picture as the others: the seven 100 % colour bars (PAL's eight, the
+      # black one cropped off) scrolling left 4 px a frame, a clock of the same size on them.
+      FF_VIDEO="pal100bars=size=1463x720:rate=30,crop=1280:720:0:0,scroll=horizontal=4/1280"
+      FF_VIDEO+=",drawtext=text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=52:fontcolor=white"
+      FF_VIDEO+=":borderw=2:bordercolor=black:shadowx=2:shadowy=2:x=28:y=20"
       read -r id url < <(go_live "ffmpeg $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
         -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
@@ -78,9 +85,22 @@ run() { # WAY ROUND
       ;;
   esac
   read -r user sys maxrss < <(tail -n 1 "$stats")  # time notes a non-zero exit on a line of its own
+  # What the encoder made of the picture (the recording's bit rate): equal work only if
+  # the three are close. live-cast discards its recording; its last stats line says.
+  local kbps
+  if [[ $way == live-cast ]]; then
+    kbps=$(grep -E '^[0-9]{2}:[0-9]{2}:[0-9]{2} .* rec [0-9.]+ MB' "$work/$way-$round.log" | tail -n 1 \
+      | python3 -c "import re, sys; l = sys.stdin.read(); h, m, s = map(int, l[:8].split(':')); \
+mb = float(re.search(r' rec ([0-9.]+) MB', l).group(1)); print(round(mb * 8000 / max(1, h * 3600 + m * 60 + s)))")
+  else
+    # A streamable Matroska has no duration: the last video packet's time gives it.
+    kbps=$(ffprobe -v error -select_streams v -show_entries packet=pts_time -of csv=p=0 "$out" | tail -n 1 \
+      | python3 -c "import os, sys; print(round(os.path.getsize('$out') * 8 / 1000 / float(sys.stdin.read())))")
+  fi
   cpu[$way]+="$(python3 -c "print($user + $sys)") "
   rss[$way]+="$((maxrss / 1024)) "
-  echo "  round $round $way: $(python3 -c "print(f'{$user + $sys:.2f}')") CPU-s, peak RSS $((maxrss / 1024)) MB"
+  rate[$way]+="$kbps "
+  echo "  round $round $way: $(python3 -c "print(f'{$user + $sys:.2f}')") CPU-s, peak RSS $((maxrss / 1024)) MB, recording $kbps kb/s"
 }
 
 echo "==> broadcaster: ${SHOW_S} s shows, $ROUNDS rounds, interleaved"
@@ -93,8 +113,9 @@ echo
 echo "==> broadcaster, median of $ROUNDS (720p30 x264 veryfast 2.5 Mb/s + AAC 128 kb/s, RTMP to nginx-rtmp + recording, ${SHOW_S} s)"
 base_cpu=$(echo "${cpu[gst-launch]}" | median)
 for way in live-cast gst-launch ffmpeg; do
-  c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median)
-  printf '%-11s %7.2f CPU-s (%.2fx gst-launch)  peak RSS %4s MB\n' "$way" "$c" "$(python3 -c "print($c / $base_cpu)")" "$r"
+  c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median); k=$(echo "${rate[$way]}" | median)
+  printf '%-11s %7.2f CPU-s (%.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
+    "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $(echo "${cpu[ffmpeg]}" | median))")" "$r" "$k"
 done
 printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"

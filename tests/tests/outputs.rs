@@ -103,12 +103,9 @@ fn a_destination_added_while_live_gets_the_stream_and_a_removed_one_ends_cleanly
     let stats = b.stats();
     let out = &stats.outputs[0];
     assert_eq!(out.id, id);
-    // Bitrate is measured, near the profile's 800 + 128 kb/s.
-    assert!(
-        (300..3000).contains(&out.bitrate_kbps),
-        "{} kb/s",
-        out.bitrate_kbps
-    );
+    // The bit rate is measured (checked against what the receiver got, below).
+    let reported_kbps = out.bitrate_kbps;
+    assert!(reported_kbps > 0);
     assert!(b.remove_output(id));
     assert!(!b.remove_output(id), "removed once only");
     assert!(b.stats().outputs.is_empty());
@@ -127,9 +124,16 @@ fn a_destination_added_while_live_gets_the_stream_and_a_removed_one_ends_cleanly
     assert!(finished.recording_error.is_none());
     let path = received.to_string_lossy().into_owned();
     let (v, a) = (video_span_s(&path), audio_span_s(&path));
+    // Live for 4 s: the encoder made a keyframe for the new destination at once
+    // (without, it waits for the next one, up to 2 s).
     assert!(
-        v > 3.0 && (v - a).abs() < 1.0,
+        v > 3.5 && (v - a).abs() < 1.0,
         "added: video {v:.2} s, audio {a:.2} s"
+    );
+    let received_kbps = std::fs::metadata(&received).unwrap().len() as f64 * 8.0 / 1000.0 / v;
+    assert!(
+        (0.6..1.6).contains(&(reported_kbps as f64 / received_kbps)),
+        "reported {reported_kbps} kb/s, the receiver got {received_kbps:.0} kb/s"
     );
     let rec = finished.recording.to_string_lossy().into_owned();
     let whole = video_span_s(&rec);

@@ -2,12 +2,12 @@
 //! taps that feed the ingest outputs, and (optionally) to a small preview.
 //!
 //! ```text
-//! videotestsrc ─► clockoverlay ─► convert/scale/rate ─► caps ─► raw tee ─► queue ─► H.264 encoder ─► h264parse ─► tee V
+//! test camera ─► clockoverlay ─► convert/scale/rate ─► caps ─► raw tee ─► queue ─► H.264 encoder ─► h264parse ─► tee V
 //! audiotestsrc ─► convert/resample ─► caps ─► volume (mic) ─► AAC encoder ─► aacparse ────────────────────────► tee A
 //! tee V ─► valve ─► queue ─┐
 //! tee A ─► valve ─► queue ─┴─► matroskamux (streamable) ─► filesink              the recording
-//! tee V ─► queue (leaky) ─► appsink ┐
-//! tee A ─► queue (leaky) ─► appsink ┴─► outputs (pipelines of their own, see output.rs)
+//! tee V ─► appsink ┐
+//! tee A ─► appsink ┴─► outputs (pipelines of their own, see output.rs)
 //! raw tee ─► queue (leaky) ─► videorate ─► videoscale ─► ≤ 10 fps, 320 px ─► jpegenc ─► appsink   preview
 //! ```
 //! The camera-off probe blackens frames right after the caps filter, so the preview
@@ -17,6 +17,7 @@
 use crate::broadcast::Source;
 use crate::devices::{DeviceKind, open};
 use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
+use crate::test_pattern;
 use crate::{MediaError, element};
 use gst::prelude::*;
 use std::path::Path;
@@ -141,9 +142,8 @@ pub(crate) fn build(
 
     let (vsrc, clock) = match source {
         Source::Test => {
-            let vsrc = element("videotestsrc", "feza-video-src")?;
-            vsrc.set_property("is-live", true);
-            vsrc.set_property_from_str("pattern", "smpte");
+            let vsrc =
+                test_pattern::source("feza-video-src", video.width, video.height, video.fps)?;
             let clock = element("clockoverlay", "feza-video-clock")?;
             clock.set_property("time-format", "%H:%M:%S");
             (vsrc, clock)
@@ -228,6 +228,9 @@ pub(crate) fn build(
     let rec_sink = element("filesink", "feza-rec-sink")?;
     rec_sink.set_property("location", recording.to_string_lossy().as_ref());
     rec_sink.set_property("async", false);
+    // Each block straight to the file: a buffer of 64 KB holds seconds of a calm
+    // picture, lost to a crash or a full disk.
+    rec_sink.set_property_from_str("buffer-mode", "unbuffered");
 
     let video_chain = [
         &vsrc,
@@ -269,14 +272,17 @@ pub(crate) fn build(
     count_buffers(&vparse, frames_encoded.clone())?;
     let recording_failed = Arc::new(Mutex::new(None));
 
+    // No queue: the taps run in the encoders' threads and only hand each buffer to
+    // the outputs' own sources, which never block (output.rs); a thread per tap
+    // cost a wake-up per buffer.
     let tap = |kind: &str, tee: &gst::Element| -> Result<gst_app::AppSink, MediaError> {
-        let q = leaky_queue(&format!("feza-out-{kind}-queue"))?;
         let sink = gst_app::AppSink::builder()
             .name(format!("feza-out-{kind}-tap"))
             .sync(false)
+            .async_(false)
             .build();
-        pipeline.add_many([&q, sink.upcast_ref()])?;
-        gst::Element::link_many([tee, &q, sink.upcast_ref()])?;
+        pipeline.add(&sink)?;
+        tee.link(&sink)?;
         Ok(sink)
     };
     let taps = (tap("video", &vtee)?, tap("audio", &atee)?);

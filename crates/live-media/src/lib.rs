@@ -9,6 +9,7 @@ mod ingest_url;
 mod output;
 mod profile;
 mod remux;
+mod test_pattern;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats, is_recording};
 pub use capture::{PREVIEW_FPS, PREVIEW_WIDTH, PreviewFrame};
