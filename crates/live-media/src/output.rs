@@ -401,7 +401,7 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
         let failure = match build(shared, taps) {
-            Ok(active) => connect(id, shared, active, &taps.0),
+            Ok(active) => connect(id, shared, active),
             Err(e) => Some(e.to_string()),
         };
         let Some(failure) = failure else { break };
@@ -424,12 +424,7 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
 }
 
 /// Runs one connection; `None` when it ended because of a stop, else why it failed.
-fn connect(
-    id: usize,
-    shared: &Shared,
-    active: Active,
-    video_tap: &gst_app::AppSink,
-) -> Option<String> {
+fn connect(id: usize, shared: &Shared, active: Active) -> Option<String> {
     let pipeline = active.pipeline.clone();
     let bus = pipeline.bus()?;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
@@ -437,13 +432,6 @@ fn connect(
         return Some(e.to_string());
     }
     *lock(&shared.active) = Some(active);
-    // A connection starts on a keyframe: ask the encoder for one now rather than
-    // wait for the next (up to 2 s of the show the destination would miss).
-    video_tap.send_event(
-        gst_video::UpstreamForceKeyUnitEvent::builder()
-            .all_headers(true)
-            .build(),
-    );
     let failure = loop {
         if shared.stop.load(Ordering::SeqCst) {
             break None;
