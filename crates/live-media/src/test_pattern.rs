@@ -1,10 +1,11 @@
 //! The test camera: 100 % colour bars scrolling left, paced by the pipeline clock.
 //!
 //! `videotestsrc` draws every line of every frame (≈ 9.5 M instructions per 720p
-//! frame, measured with callgrind): ≈ 6 % of a 720p broadcast's CPU time. The bars are vertical, so one line per plane says everything: it is drawn
-//! once by `videotestsrc` itself (the same colours, colorimetry included) and each
-//! frame is that line, rotated by the scroll, copied down the plane into a pooled
-//! buffer, made when the source asks for it.
+//! frame, measured with callgrind): ≈ 6 % of a 720p broadcast's CPU time. The bars
+//! are vertical, so one line per plane says everything: it is drawn once by
+//! `videotestsrc` itself (the same colours, colorimetry included) and each frame is
+//! that line, rotated by the scroll, copied down the plane into a pooled buffer, made
+//! when the source asks for it.
 
 use crate::MediaError;
 use gst::prelude::*;
@@ -30,9 +31,10 @@ pub(crate) fn source(
 ) -> Result<gst::Element, MediaError> {
     let lines = draw_lines(width, height, fps)?;
     let frame = gst::ClockTime::SECOND / u64::from(fps.max(1));
+    let caps = lines.info.to_caps().map_err(|e| pipeline_error(&e))?;
     let src = gst_app::AppSrc::builder()
         .name(name)
-        .caps(&lines.info.to_caps().map_err(|e| pipeline_error(&e))?)
+        .caps(&caps)
         .format(gst::Format::Time)
         .is_live(true)
         .do_timestamp(false)
@@ -41,12 +43,7 @@ pub(crate) fn source(
         .build();
     let pool = gst_video::VideoBufferPool::new();
     let mut config = pool.config();
-    config.set_params(
-        Some(&lines.info.to_caps().map_err(|e| pipeline_error(&e))?),
-        lines.info.size() as u32,
-        2,
-        0,
-    );
+    config.set_params(Some(&caps), lines.info.size() as u32, 2, 0);
     pool.set_config(config).map_err(|e| pipeline_error(&e))?;
     pool.set_active(true).map_err(|e| pipeline_error(&e))?;
     // Frames are made on demand in the source's own streaming thread: it asks for
@@ -77,14 +74,9 @@ fn draw_lines(width: u32, height: u32, fps: u32) -> Result<Lines, MediaError> {
         .field("height", i32::try_from(height).unwrap_or(720))
         .field("framerate", gst::Fraction::new(fps as i32, 1))
         .build();
-    let src = gst::ElementFactory::make("videotestsrc")
-        .property("num-buffers", 1i32)
-        .property_from_str("pattern", "smpte100")
-        .build()
-        .map_err(|_| MediaError::MissingElement {
-            element: "videotestsrc",
-            package: "gstreamer1.0-plugins-base",
-        })?;
+    let src = crate::element("videotestsrc", "feza-test-camera-draw")?;
+    src.set_property("num-buffers", 1i32);
+    src.set_property_from_str("pattern", "smpte100");
     let sink = gst_app::AppSink::builder().caps(&caps).sync(false).build();
     let pipeline = gst::Pipeline::with_name("feza-test-camera-lines");
     pipeline.add_many([&src, sink.upcast_ref()])?;
