@@ -111,11 +111,11 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
 echo "==> broadcaster, median of $ROUNDS (720p30 x264 veryfast 2.5 Mb/s + AAC 128 kb/s, RTMP to nginx-rtmp + recording, ${SHOW_S} s)"
-base_cpu=$(echo "${cpu[gst-launch]}" | median)
+base_cpu=$(echo "${cpu[gst-launch]}" | median); ff_cpu=$(echo "${cpu[ffmpeg]}" | median)
 for way in live-cast gst-launch ffmpeg; do
   c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median); k=$(echo "${rate[$way]}" | median)
   printf '%-11s %7.2f CPU-s (%.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
-    "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $(echo "${cpu[ffmpeg]}" | median))")" "$r" "$k"
+    "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $ff_cpu)")" "$r" "$k"
 done
 printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
