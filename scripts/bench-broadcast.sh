@@ -4,12 +4,13 @@
 # same elements and settings; ffmpeg with lavfi test sources and -f tee. Each: 720p30,
 # x264 veryfast 2.5 Mb/s, keyframe every 2 s, AAC 128 kb/s, one RTMP output to the local
 # nginx-rtmp (through the server's go-live) + a local Matroska recording. The picture is
-# the same in all three: the seven 100 % colour bars scrolling left 4 px a frame with a
-# clock (live-cast draws the bars once and scrolls copies, as ffmpeg's lavfi does;
-# gst-launch keeps videotestsrc, which draws every frame).
-# Prints median CPU seconds, peak RSS, the recordings' bit rates (equal work only if
-# they are close), the ratios, and live-cast's time from go-live to the ingest hook
-# confirming media.
+# the same in all three: videotestsrc's seven 100 % colour bars scrolling left 4 px a
+# frame with a clock (live-cast draws the bars once and scrolls copies; ffmpeg loops
+# the very frame videotestsrc drew; gst-launch keeps videotestsrc, which draws every
+# frame), and so are x264's options (checked in the streams).
+# Prints median CPU seconds (and the rounds' range), peak RSS, the recordings' bit rates
+# (equal work only if they are close), the ratios, and live-cast's time from go-live to
+# the ingest hook confirming media.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,6 +45,12 @@ gst_pipeline() { # URL OUT
     vt. ! queue ! matroskamux name=mm streamable=true ! filesink location=$2 at. ! queue ! mm."
 }
 
+# GStreamer's bars, one frame: ffmpeg scrolls this very picture (lavfi's own bars sit
+# on other columns and in BT.601 colours: 20 % fewer bits for x264 to make).
+bars=$work/bars.y4m
+gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte100 \
+  ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! y4menc ! filesink location="$bars"
+
 declare -A cpu rss rate
 latencies=()
 run() { # WAY ROUND
@@ -70,16 +77,19 @@ run() { # WAY ROUND
       end_show "$id"
       ;;
     ffmpeg)
-      # The same picture as the others: the seven 100 % colour bars (PAL's eight, the
-      # black one cropped off) scrolling left 4 px a frame, a clock of the same size on them.
-      FF_VIDEO="pal100bars=size=1463x720:rate=30,crop=1280:720:0:0,scroll=horizontal=4/1280"
-      FF_VIDEO+=",drawtext=text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=52:fontcolor=white"
-      FF_VIDEO+=":borderw=2:bordercolor=black:shadowx=2:shadowy=2:x=28:y=20"
+      # The same picture as the others, pixel for pixel below the clock: GStreamer's
+      # own bars frame (drawn once, $bars), looped by reference and scrolled left 4 px a
+      # frame, a monospace clock of the same size on it. x264 set as x264enc sets it: a
+      # VBV of 600 ms (x264enc's vbv-buf-capacity), x264's own shortest keyframe interval
+      # (checked at the end: the options x264 wrote).
+      FF_VIDEO="movie=$bars,loop=loop=-1:size=1,setpts=N/(30*TB),scroll=horizontal=4/1280"
+      FF_VIDEO+=",drawtext=font=Monospace:text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=48:fontcolor=white"
+      FF_VIDEO+=":borderw=1:bordercolor=black:shadowx=2:shadowy=2:shadowcolor=black@0.5:x=28:y=20"
       read -r id url < <(go_live "ffmpeg $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
         -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
-        -bufsize 5000k -g 60 -keyint_min 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
+        -bufsize 1500k -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
         -f tee "[f=flv]$url|[f=matroska]$out" </dev/null >/dev/null 2>&1 || true
       end_show "$id"
       ;;
@@ -114,8 +124,29 @@ echo "==> broadcaster, median of $ROUNDS (720p30 x264 veryfast 2.5 Mb/s + AAC 12
 base_cpu=$(echo "${cpu[gst-launch]}" | median); ff_cpu=$(echo "${cpu[ffmpeg]}" | median)
 for way in live-cast gst-launch ffmpeg; do
   c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median); k=$(echo "${rate[$way]}" | median)
-  printf '%-11s %7.2f CPU-s (%.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
-    "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $ff_cpu)")" "$r" "$k"
+  spread=$(echo "${cpu[$way]}" | tr ' ' '\n' | grep -v '^$' | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{ printf "%.2f–%.2f", $1, $2 }')
+  printf '%-11s %7.2f CPU-s (rounds %s; %.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
+    "$spread" "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $ff_cpu)")" "$r" "$k"
 done
 printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
+# The options x264 wrote into each way's stream (its SEI): the same work only if equal.
+# live-cast discards its bench recordings: one short show more, kept, says its options.
+"$bin/live-cast" go-live --server "$api" --token "$token" --title "bench live-cast options" --profile 720p30 \
+  --duration 3s --outcome save --keep-recording --no-progressive-upload --record-dir "$work/rec-options" \
+  >"$work/live-cast-options.log" 2>&1 || { echo "live-cast's options show failed:"; tail -n 5 "$work/live-cast-options.log"; }
+x264_options() { strings -n 40 "$1" 2>/dev/null | grep -m 1 -o 'options: .*' || true; }
+python3 - "$(x264_options "$(find "$work/rec-options" -name '*.mp4' | head -n 1)")" \
+  "$(x264_options "$work/gst-launch-1.mkv")" "$(x264_options "$work/ffmpeg-1.mkv")" <<'PY'
+import sys
+ways = dict(zip(["live-cast", "gst-launch", "ffmpeg"], (dict(o.split("=", 1) for o in s.split()[1:] if "=" in o) for s in sys.argv[1:])))
+missing = [w for w, o in ways.items() if not o]
+keys = sorted({k for o in ways.values() for k in o})
+diff = [k for k in keys if len({o.get(k) for o in ways.values()}) > 1]
+if missing:
+    print(f"x264 options: not found in the stream of {', '.join(missing)}")
+elif diff:
+    print("x264 options DIFFER: " + "; ".join(f"{k}: " + ", ".join(f"{w} {o.get(k)}" for w, o in ways.items()) for k in diff))
+else:
+    print(f"x264 options: the same in all three ({len(keys)} options)")
+PY

@@ -5,9 +5,10 @@
 //! while live: the taps hand every sample to whichever outputs the [`Router`] holds.
 //!
 //! ```text
+//! appsrc (H.264) ─┐
+//! appsrc (AAC)  ─┴─► flvmux ─► rtmp2sink                          (rtmp://, rtmps://)
 //! appsrc (H.264) ─► h264parse ─┐
-//! appsrc (AAC)  ─► aacparse  ─┴─► flvmux ─► rtmp2sink      (rtmp://, rtmps://)
-//!                              └─► mpegtsmux ─► srtsink     (srt://)
+//! appsrc (AAC)  ─► aacparse  ─┴─► mpegtsmux ─► srtsink            (srt://)
 //! ```
 
 use crate::ingest_url::{IngestScheme, IngestUrl};
@@ -351,9 +352,9 @@ fn build(
     };
     let video = app_src("feza-output-video", &vcaps);
     let audio = app_src("feza-output-audio", &acaps);
-    let vparse = element("h264parse", "feza-output-video-parse")?;
-    let aparse = element("aacparse", "feza-output-audio-parse")?;
-    let (mux, sink) = match url.scheme() {
+    // The taps carry what FLV wants (AVC, raw AAC with its codec data): flvmux takes
+    // them as they are. MPEG-TS wants Annex B and ADTS: parsers convert.
+    let (mux, sink, parsers) = match url.scheme() {
         IngestScheme::Rtmp | IngestScheme::Rtmps => {
             let mux = element("flvmux", "feza-output-mux")?;
             mux.set_property("streamable", true);
@@ -366,25 +367,34 @@ fn build(
                     "bad-identity+not-activated+expired+revoked+insecure+generic-error",
                 );
             }
-            (mux, sink)
+            (mux, sink, None)
         }
         IngestScheme::Srt => {
             let mux = element("mpegtsmux", "feza-output-mux")?;
             let sink = element("srtsink", "feza-output-sink")?;
             sink.set_property("uri", url.expose());
-            (mux, sink)
+            let vparse = element("h264parse", "feza-output-video-parse")?;
+            let aparse = element("aacparse", "feza-output-audio-parse")?;
+            (mux, sink, Some((vparse, aparse)))
         }
     };
-    pipeline.add_many([
-        video.upcast_ref(),
-        audio.upcast_ref(),
-        &vparse,
-        &aparse,
-        &mux,
-        &sink,
-    ])?;
-    gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
-    gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
+    // Live media, timed by the capture pipeline: sent as soon as it is muxed, not held
+    // back to the clock again (a timed wait per buffer).
+    sink.set_property("sync", false);
+    pipeline.add_many([video.upcast_ref(), audio.upcast_ref(), &mux, &sink])?;
+    match &parsers {
+        Some((vparse, aparse)) => {
+            pipeline.add_many([vparse, aparse])?;
+            gst::Element::link_many([video.upcast_ref(), vparse, &mux])?;
+            gst::Element::link_many([audio.upcast_ref(), aparse, &mux])?;
+        }
+        // By name: left to choose, flvmux hands video its generic sink_%u pad and has
+        // none left for audio.
+        None => {
+            video.link_pads(Some("src"), &mux, Some("video"))?;
+            audio.link_pads(Some("src"), &mux, Some("audio"))?;
+        }
+    }
     mux.link(&sink)?;
     Ok(Active {
         pipeline,
