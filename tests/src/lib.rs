@@ -462,3 +462,26 @@ pub fn make_recording(path: &std::path::Path, seconds: u32, kbps: u32, snow: boo
         .success();
     assert!(ok, "could not make a test recording");
 }
+
+/// A show from the test camera at 360p30, saved and kept locally, stats every 0.5 s,
+/// running until stopped: what the broadcaster tests start from.
+pub fn test_show(
+    record_dir: &std::path::Path,
+    extra: Vec<live_media::IngestUrl>,
+) -> live_studio::GoLive {
+    live_studio::GoLive {
+        title: "Spring sale".into(),
+        source: live_media::Source::Test,
+        video: live_media::VideoProfile::P360_30,
+        encoder: Default::default(),
+        extra_ingests: extra,
+        tls: Default::default(),
+        record_dir: record_dir.to_owned(),
+        duration: None,
+        outcome: live_core::Outcome::Save,
+        stats_every: Duration::from_millis(500),
+        queue: None,
+        progressive_upload: false,
+        keep_local: true,
+    }
+}

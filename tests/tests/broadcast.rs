@@ -5,8 +5,8 @@
 use feza_tests::probe::{
     audio_span_s, codecs, duration_s, largest_video_gap, video_pts, video_span_s,
 };
-use feza_tests::{eventually, stack, workspace_bin};
-use live_core::{Outcome, StreamStatus};
+use feza_tests::{eventually, stack, test_show, workspace_bin};
+use live_core::StreamStatus;
 use live_media::VideoProfile;
 use live_studio::{ApiClient, GoLive};
 use std::sync::{Arc, Mutex};
@@ -23,19 +23,8 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     let record_dir = tempfile::tempdir().unwrap();
     let profile = VideoProfile::P360_30;
     let go = GoLive {
-        title: "Spring sale".into(),
-        source: live_media::Source::Test,
-        video: profile,
-        encoder: Default::default(),
-        extra_ingests: vec![],
-        tls: Default::default(),
-        record_dir: record_dir.path().to_owned(),
         duration: Some(SHOW),
-        outcome: Outcome::Save,
-        stats_every: Duration::from_millis(500),
-        queue: None,
-        progressive_upload: false,
-        keep_local: true,
+        ..test_show(record_dir.path(), vec![])
     };
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
@@ -196,24 +185,6 @@ async fn run_until_notified(
     (report, lines)
 }
 
-fn go(record_dir: &std::path::Path, extra: Vec<live_media::IngestUrl>) -> GoLive {
-    GoLive {
-        title: "Spring sale".into(),
-        source: live_media::Source::Test,
-        video: VideoProfile::P360_30,
-        encoder: Default::default(),
-        extra_ingests: extra,
-        tls: Default::default(),
-        record_dir: record_dir.to_owned(),
-        duration: None,
-        outcome: Outcome::Save,
-        stats_every: Duration::from_millis(500),
-        queue: None,
-        progressive_upload: false,
-        keep_local: true,
-    }
-}
-
 /// The recording is whole: no jump over two frame durations, frames within 2 %.
 fn assert_gapless(file: &str, fps: u32) {
     let media = duration_s(file);
@@ -238,7 +209,12 @@ async fn the_broadcaster_reconnects_by_itself_after_the_ingest_dies_and_the_reco
     let record_dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(tokio::sync::Notify::new());
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = run_until_notified(&client, go(record_dir.path(), vec![]), stop.clone(), rx);
+    let session = run_until_notified(
+        &client,
+        test_show(record_dir.path(), vec![]),
+        stop.clone(),
+        rx,
+    );
 
     let script = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
@@ -317,7 +293,12 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
     .unwrap();
     let stop = Arc::new(tokio::sync::Notify::new());
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = run_until_notified(&client, go(dir.path(), vec![extra, dead]), stop.clone(), rx);
+    let session = run_until_notified(
+        &client,
+        test_show(dir.path(), vec![extra, dead]),
+        stop.clone(),
+        rx,
+    );
     let script = async {
         app.first_live_show(Duration::from_secs(15)).await;
         tokio::time::sleep(Duration::from_secs(6)).await;
@@ -362,7 +343,7 @@ async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black()
     let dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(tokio::sync::Notify::new());
     let (controls, rx) = tokio::sync::mpsc::channel(4);
-    let session = run_until_notified(&client, go(dir.path(), vec![]), stop.clone(), rx);
+    let session = run_until_notified(&client, test_show(dir.path(), vec![]), stop.clone(), rx);
     let script = async {
         app.first_live_show(Duration::from_secs(15)).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -511,7 +492,7 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
     // Its certificate is self-signed: refused by default, with a reason…
     let stop = Arc::new(tokio::sync::Notify::new());
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = run_until_notified(&client, go(dir.path(), vec![]), stop.clone(), rx);
+    let session = run_until_notified(&client, test_show(dir.path(), vec![]), stop.clone(), rx);
     let script = async {
         tokio::time::sleep(Duration::from_secs(4)).await;
         stop.notify_one();
@@ -529,7 +510,7 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
     // …and accepted when the seller trusts that ingest's authority.
     let stop = Arc::new(tokio::sync::Notify::new());
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let mut trusting = go(dir.path(), vec![]);
+    let mut trusting = test_show(dir.path(), vec![]);
     trusting.tls = live_media::TlsTrust::AllowUnknownCa;
     let session = run_until_notified(&client, trusting, stop.clone(), rx);
     let viewer = async {
