@@ -11,7 +11,11 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_page_follows_shows_as_they_happen() {
-    let (app, _ingest) = page_stack(12).await;
+    let (app, _ingest) = page_stack(AppOptions {
+        viewer_timeout_s: 12,
+        ..Default::default()
+    })
+    .await;
     let seller = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
     let recording = dir.path().join("replay.mkv");
@@ -29,17 +33,15 @@ async fn the_live_page_follows_shows_as_they_happen() {
     assert!(passed, "the page test failed:\n{output}");
 }
 
-/// The server (viewers gone after `viewer_timeout_s` without a heartbeat) and
-/// nginx-rtmp serving HLS; node and Chromium present.
-async fn page_stack(viewer_timeout_s: u32) -> (feza_tests::TestApp, Ingest) {
+/// The server (with `opts`) and nginx-rtmp serving HLS; node and Chromium present.
+async fn page_stack(opts: AppOptions) -> (feza_tests::TestApp, Ingest) {
     require("node", "nodejs");
     require("chromium", "chromium");
     let ports = IngestPorts::pick();
     let app = spawn_app_with(AppOptions {
         ingest_url: ports.ingest_url(),
         playback_base: ports.playback_base(),
-        viewer_timeout_s,
-        ..Default::default()
+        ..opts
     })
     .await;
     let ingest = Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
@@ -73,7 +75,7 @@ async fn run_node(script: &str, env: &[(&str, &str)]) -> (bool, String) {
 /// (keyframes, codec data, timestamps) is what a browser must be able to start on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_show_from_the_studio_plays_live_in_the_browser() {
-    let (app, _ingest) = page_stack(AppOptions::default().viewer_timeout_s).await;
+    let (app, _ingest) = page_stack(AppOptions::default()).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
     let record_dir = tempfile::tempdir().unwrap();
