@@ -35,9 +35,10 @@ go_live() {
 }
 end_show() { curl -fsS "${auth[@]}" -X POST "$api/api/streams/$1/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true; }
 
+raw_720p=video/x-raw,format=I420,width=1280,height=720,framerate=30/1
 gst_pipeline() { # URL OUT
   echo "videotestsrc is-live=true pattern=smpte100 horizontal-speed=4 ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
-    ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! queue \
+    ! $raw_720p ! queue \
     ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 ! h264parse config-interval=-1 ! tee name=vt \
     audiotestsrc is-live=true volume=0.2 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
     ! avenc_aac bitrate=128000 ! aacparse ! tee name=at \
@@ -45,11 +46,15 @@ gst_pipeline() { # URL OUT
     vt. ! queue ! matroskamux name=mm streamable=true ! filesink location=$2 at. ! queue ! mm."
 }
 
-# GStreamer's bars, one frame: ffmpeg scrolls this very picture (lavfi's own bars sit
-# on other columns and in BT.601 colours: 20 % fewer bits for x264 to make).
+# The same picture for ffmpeg, pixel for pixel below the clock: GStreamer's own bars
+# frame, drawn once (lavfi's bars sit on other columns and in BT.601 colours: 20 % fewer
+# bits for x264 to make), looped by reference and scrolled left 4 px a frame, a
+# monospace clock of the same size on it.
 bars=$work/bars.y4m
-gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte100 \
-  ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! y4menc ! filesink location="$bars"
+gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte100 ! "$raw_720p" ! y4menc ! filesink location="$bars"
+FF_VIDEO="movie=$bars,loop=loop=-1:size=1,setpts=N/(30*TB),scroll=horizontal=4/1280"
+FF_VIDEO+=",drawtext=font=Monospace:text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=48:fontcolor=white"
+FF_VIDEO+=":borderw=1:bordercolor=black:shadowx=2:shadowy=2:shadowcolor=black@0.5:x=28:y=20"
 
 declare -A cpu rss rate
 latencies=()
@@ -77,14 +82,8 @@ run() { # WAY ROUND
       end_show "$id"
       ;;
     ffmpeg)
-      # The same picture as the others, pixel for pixel below the clock: GStreamer's
-      # own bars frame (drawn once, $bars), looped by reference and scrolled left 4 px a
-      # frame, a monospace clock of the same size on it. x264 set as x264enc sets it: a
-      # VBV of 600 ms (x264enc's vbv-buf-capacity), x264's own shortest keyframe interval
-      # (checked at the end: the options x264 wrote).
-      FF_VIDEO="movie=$bars,loop=loop=-1:size=1,setpts=N/(30*TB),scroll=horizontal=4/1280"
-      FF_VIDEO+=",drawtext=font=Monospace:text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=48:fontcolor=white"
-      FF_VIDEO+=":borderw=1:bordercolor=black:shadowx=2:shadowy=2:shadowcolor=black@0.5:x=28:y=20"
+      # x264 set as x264enc sets it: a VBV of 600 ms (x264enc's vbv-buf-capacity),
+      # x264's own shortest keyframe interval (checked at the end: the options x264 wrote).
       read -r id url < <(go_live "ffmpeg $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
         -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
