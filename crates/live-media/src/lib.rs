@@ -5,6 +5,7 @@
 mod broadcast;
 mod capture;
 mod devices;
+mod flv;
 mod ingest_url;
 mod output;
 mod profile;

@@ -5,14 +5,13 @@
 //! while live: the taps hand every sample to whichever outputs the [`Router`] holds.
 //!
 //! ```text
-//! appsrc (H.264) ─┐
-//! appsrc (AAC)  ─┴─► flvmux ─► rtmp2sink                          (rtmp://, rtmps://)
+//! appsrc (FLV tags, framed from both taps: flv.rs) ─► rtmp2sink    (rtmp://, rtmps://)
 //! appsrc (H.264) ─► h264parse ─┐
 //! appsrc (AAC)  ─► aacparse  ─┴─► mpegtsmux ─► srtsink            (srt://)
 //! ```
 
 use crate::ingest_url::{IngestScheme, IngestUrl};
-use crate::{MediaError, element};
+use crate::{MediaError, element, flv};
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,11 +93,33 @@ impl Router {
     }
 }
 
+/// Where an output's media goes in.
+enum Feed {
+    /// RTMP: one source of FLV tags, framed here from both taps.
+    Flv {
+        src: gst_app::AppSrc,
+        header: flv::Header,
+    },
+    /// SRT: the taps' streams as they are, each into the muxer.
+    Streams {
+        video: gst_app::AppSrc,
+        audio: gst_app::AppSrc,
+    },
+}
+
+impl Feed {
+    fn sources(&self) -> Vec<&gst_app::AppSrc> {
+        match self {
+            Feed::Flv { src, .. } => vec![src],
+            Feed::Streams { video, audio } => vec![video, audio],
+        }
+    }
+}
+
 /// The pipeline of a connection in progress, and where its timeline starts.
 struct Active {
     pipeline: gst::Pipeline,
-    video: gst_app::AppSrc,
-    audio: gst_app::AppSrc,
+    feed: Feed,
     /// (capture PTS of the first keyframe sent, this pipeline's running time then)
     origin: Option<(gst::ClockTime, gst::ClockTime)>,
     /// Set when frames had to be dropped: video resumes on the next keyframe.
@@ -173,7 +194,11 @@ impl Shared {
         let Some(delta) = pts.checked_sub(base) else {
             return;
         };
-        let src = if video { &active.video } else { &active.audio };
+        let src = match &active.feed {
+            Feed::Flv { src, .. } => src,
+            Feed::Streams { video: v, .. } if video => v,
+            Feed::Streams { audio, .. } => audio,
+        };
         // A connection slower than the show: drop rather than fall ever further
         // behind, and resume the picture on a keyframe so it stays decodable.
         if src.current_level_bytes() > self.backlog_limit {
@@ -190,19 +215,33 @@ impl Shared {
             }
             active.awaiting_keyframe = false;
         }
-        let mut out = buffer.copy();
-        {
-            let b = out.make_mut();
-            b.set_pts(delta + offset);
-            b.set_dts(
-                buffer
-                    .dts()
-                    .and_then(running)
-                    .and_then(|d| d.checked_sub(base))
-                    .map(|d| d + offset),
-            );
-        }
-        let size = out.size() as u64;
+        let dts = buffer
+            .dts()
+            .and_then(running)
+            .map(|d| d.saturating_sub(base));
+        let out = match &active.feed {
+            Feed::Flv { header, .. } => {
+                let Ok(map) = buffer.map_readable() else {
+                    return;
+                };
+                if video {
+                    // FLV times are decode times; the picture shows its offset later.
+                    let dts = dts.unwrap_or(delta).min(delta);
+                    let cts = (delta - dts).mseconds().min(i32::MAX as u64) as i32;
+                    header.video(&map, dts.mseconds(), cts, keyframe)
+                } else {
+                    header.audio(&map, delta.mseconds())
+                }
+            }
+            Feed::Streams { .. } => {
+                let mut out = buffer.copy();
+                let b = out.make_mut();
+                b.set_pts(delta + offset);
+                b.set_dts(dts.map(|d| d + offset));
+                out
+            }
+        };
+        let size = buffer.size() as u64;
         // A refused push means the connection is failing; its bus says so.
         if src.push_buffer(out).is_ok() {
             self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
@@ -350,16 +389,17 @@ fn build(
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build()
     };
-    let video = app_src("feza-output-video", &vcaps);
-    let audio = app_src("feza-output-audio", &acaps);
-    // The taps carry what FLV wants (AVC, raw AAC with its codec data): flvmux takes
-    // them as they are. MPEG-TS wants Annex B and ADTS: parsers convert.
-    let (mux, sink, parsers) = match url.scheme() {
+    let feed = match url.scheme() {
         IngestScheme::Rtmp | IngestScheme::Rtmps => {
-            let mux = element("flvmux", "feza-output-mux")?;
-            mux.set_property("streamable", true);
+            // The taps carry what FLV wants (AVC, raw AAC with their codec data):
+            // framed as FLV tags in the taps' threads, no muxer in between.
+            let header = flv::Header::new(&vcaps, &acaps)?;
+            let src = app_src("feza-output-flv", &header.caps);
             let sink = element("rtmp2sink", "feza-output-sink")?;
             sink.set_property("location", url.expose());
+            // 4 KB chunks (OBS's size) rather than RTMP's default 128 bytes: a frame
+            // goes out in a few chunks, not dozens.
+            sink.set_property("chunk-size", 4096u32);
             if url.scheme() == IngestScheme::Rtmps && shared.tls == TlsTrust::AllowUnknownCa {
                 // Every check but the authority's.
                 sink.set_property_from_str(
@@ -367,42 +407,47 @@ fn build(
                     "bad-identity+not-activated+expired+revoked+insecure+generic-error",
                 );
             }
-            (mux, sink, None)
+            send_at_once(&sink);
+            pipeline.add_many([src.upcast_ref(), &sink])?;
+            src.link(&sink)?;
+            Feed::Flv { src, header }
         }
         IngestScheme::Srt => {
+            // MPEG-TS wants Annex B and ADTS: parsers convert.
+            let video = app_src("feza-output-video", &vcaps);
+            let audio = app_src("feza-output-audio", &acaps);
             let mux = element("mpegtsmux", "feza-output-mux")?;
             let sink = element("srtsink", "feza-output-sink")?;
             sink.set_property("uri", url.expose());
+            send_at_once(&sink);
             let vparse = element("h264parse", "feza-output-video-parse")?;
             let aparse = element("aacparse", "feza-output-audio-parse")?;
-            (mux, sink, Some((vparse, aparse)))
+            pipeline.add_many([
+                video.upcast_ref(),
+                audio.upcast_ref(),
+                &vparse,
+                &aparse,
+                &mux,
+                &sink,
+            ])?;
+            gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
+            gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
+            mux.link(&sink)?;
+            Feed::Streams { video, audio }
         }
     };
-    // Live media, timed by the capture pipeline: sent as soon as it is muxed, not held
-    // back to the clock again (a timed wait per buffer).
-    sink.set_property("sync", false);
-    pipeline.add_many([video.upcast_ref(), audio.upcast_ref(), &mux, &sink])?;
-    match &parsers {
-        Some((vparse, aparse)) => {
-            pipeline.add_many([vparse, aparse])?;
-            gst::Element::link_many([video.upcast_ref(), vparse, &mux])?;
-            gst::Element::link_many([audio.upcast_ref(), aparse, &mux])?;
-        }
-        // By name: left to choose, flvmux hands video its generic sink_%u pad and has
-        // none left for audio.
-        None => {
-            video.link_pads(Some("src"), &mux, Some("video"))?;
-            audio.link_pads(Some("src"), &mux, Some("audio"))?;
-        }
-    }
-    mux.link(&sink)?;
     Ok(Active {
         pipeline,
-        video,
-        audio,
+        feed,
         origin: None,
         awaiting_keyframe: false,
     })
+}
+
+/// Live media, timed by the capture pipeline: sent as soon as it arrives, not held
+/// back to the clock again (a timed wait per buffer).
+fn send_at_once(sink: &gst::Element) {
+    sink.set_property("sync", false);
 }
 
 /// Connects, and reconnects with backoff, until asked to stop.
@@ -472,9 +517,10 @@ fn connect(id: usize, shared: &Shared, active: Active) -> Option<String> {
     if failure.is_none()
         && let Some(a) = &taken
     {
-        // A clean end: EOS through the muxer so the ingest sees the stream finish.
-        let _ = a.video.end_of_stream();
-        let _ = a.audio.end_of_stream();
+        // A clean end: EOS to the sink so the ingest sees the stream finish.
+        for src in a.feed.sources() {
+            let _ = src.end_of_stream();
+        }
         let _ = bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(3),
             &[gst::MessageType::Eos, gst::MessageType::Error],
