@@ -1,5 +1,6 @@
 //! Every output scheme against a local receiver: SRT into an SRT listener, RTMPS
-//! through stunnel in front of nginx-rtmp; destinations added and removed while live.
+//! through stunnel in front of nginx-rtmp; destinations added and removed while live;
+//! what an RTMP receiver learns from the stream's header.
 
 use feza_tests::ingest::{free_port, is_listening, require};
 use feza_tests::probe::{audio_span_s, codecs, video_span_s};
@@ -191,4 +192,57 @@ fn stats_show_the_encoder_its_frame_rate_and_a_small_preview() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "320,180");
     b.stop().unwrap();
+}
+
+#[test]
+fn an_rtmp_receiver_reads_what_the_show_is_from_its_metadata() {
+    // ffprobe as the RTMP server: it reads the stream's header (the metadata, then
+    // both codecs' configurations) and a little media, then hangs up.
+    require("ffprobe", "ffmpeg");
+    let port = free_port();
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-listen", "1", "-rw_timeout", "20000000"])
+        .args([
+            "-show_entries",
+            "format_tags=encoder:stream=codec_name,width,height,sample_rate,channels",
+        ])
+        .args(["-of", "json"])
+        .arg(format!("rtmp://127.0.0.1:{port}/app/probe-key-9876"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ffprobe");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_listening(port) {
+        assert!(
+            Instant::now() < deadline,
+            "ffprobe did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = IngestUrl::parse(&format!("rtmp://127.0.0.1:{port}/app/probe-key-9876")).unwrap();
+    let b = Broadcast::start(config(dir.path(), vec![url])).unwrap();
+    let out = probe.wait_with_output().unwrap();
+    b.stop().unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["format"]["tags"]["encoder"], "Feza Live", "{found:#}");
+    let streams = found["streams"].as_array().unwrap();
+    let stream = |codec: &str| {
+        streams
+            .iter()
+            .find(|s| s["codec_name"] == codec)
+            .unwrap_or_else(|| panic!("no {codec} stream: {found:#}"))
+    };
+    let (video, audio) = (stream("h264"), stream("aac"));
+    let profile = VideoProfile::P360_30;
+    assert_eq!(video["width"], profile.width, "{found:#}");
+    assert_eq!(video["height"], profile.height, "{found:#}");
+    assert_eq!(audio["sample_rate"], "48000", "{found:#}");
+    assert_eq!(audio["channels"], 2, "{found:#}");
 }
