@@ -389,7 +389,7 @@ fn build(
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build()
     };
-    let feed = match url.scheme() {
+    let (feed, sink) = match url.scheme() {
         IngestScheme::Rtmp | IngestScheme::Rtmps => {
             // The taps carry what FLV wants (AVC, raw AAC with their codec data):
             // framed as FLV tags in the taps' threads, no muxer in between.
@@ -407,10 +407,9 @@ fn build(
                     "bad-identity+not-activated+expired+revoked+insecure+generic-error",
                 );
             }
-            send_at_once(&sink);
             pipeline.add_many([src.upcast_ref(), &sink])?;
             src.link(&sink)?;
-            Feed::Flv { src, header }
+            (Feed::Flv { src, header }, sink)
         }
         IngestScheme::Srt => {
             // MPEG-TS wants Annex B and ADTS: parsers convert.
@@ -419,7 +418,6 @@ fn build(
             let mux = element("mpegtsmux", "feza-output-mux")?;
             let sink = element("srtsink", "feza-output-sink")?;
             sink.set_property("uri", url.expose());
-            send_at_once(&sink);
             let vparse = element("h264parse", "feza-output-video-parse")?;
             let aparse = element("aacparse", "feza-output-audio-parse")?;
             pipeline.add_many([
@@ -433,21 +431,18 @@ fn build(
             gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
             gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
             mux.link(&sink)?;
-            Feed::Streams { video, audio }
+            (Feed::Streams { video, audio }, sink)
         }
     };
+    // Live media, timed by the capture pipeline: sent as soon as it arrives, not held
+    // back to the clock again (a timed wait per buffer).
+    sink.set_property("sync", false);
     Ok(Active {
         pipeline,
         feed,
         origin: None,
         awaiting_keyframe: false,
     })
-}
-
-/// Live media, timed by the capture pipeline: sent as soon as it arrives, not held
-/// back to the clock again (a timed wait per buffer).
-fn send_at_once(sink: &gst::Element) {
-    sink.set_property("sync", false);
 }
 
 /// Connects, and reconnects with backoff, until asked to stop.
