@@ -356,30 +356,24 @@ fn tap_caps(tap: &gst_app::AppSink) -> Option<gst::Caps> {
     tap.static_pad("sink")?.current_caps()
 }
 
-fn build(
-    shared: &Shared,
-    taps: &(gst_app::AppSink, gst_app::AppSink),
-) -> Result<Active, MediaError> {
+/// An output's sources before the capture pipeline's caps are known: they get them
+/// (and RTMP its header) once both streams have started.
+enum Sources {
+    Flv(gst_app::AppSrc),
+    Streams {
+        video: gst_app::AppSrc,
+        audio: gst_app::AppSrc,
+    },
+}
+
+/// The pipeline of one connection, its sources still without caps: it can start
+/// connecting while the capture pipeline makes its first frames.
+fn build(shared: &Shared) -> Result<(gst::Pipeline, Sources), MediaError> {
     let url = &shared.url;
-    // The muxer writes its header (which streams there are) from the caps it has at
-    // the start: wait for both, so no receiver takes the show for video only.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (vcaps, acaps) = loop {
-        if let (Some(v), Some(a)) = (tap_caps(&taps.0), tap_caps(&taps.1)) {
-            break (v, a);
-        }
-        if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
-            return Err(MediaError::Pipeline(
-                "no media from the capture pipeline".into(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
     let pipeline = gst::Pipeline::with_name("feza-output");
-    let app_src = |name: &str, caps: &gst::Caps| {
+    let app_src = |name: &str| {
         gst_app::AppSrc::builder()
             .name(name)
-            .caps(caps)
             .format(gst::Format::Time)
             .is_live(true)
             .do_timestamp(false)
@@ -389,12 +383,11 @@ fn build(
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build()
     };
-    let (feed, sink) = match url.scheme() {
+    let (sources, sink) = match url.scheme() {
         IngestScheme::Rtmp | IngestScheme::Rtmps => {
             // The taps carry what FLV wants (AVC, raw AAC with their codec data):
             // framed as FLV tags in the taps' threads, no muxer in between.
-            let header = flv::Header::new(&vcaps, &acaps)?;
-            let src = app_src("feza-output-flv", &header.caps);
+            let src = app_src("feza-output-flv");
             let sink = element("rtmp2sink", "feza-output-sink")?;
             sink.set_property("location", url.expose());
             // 4 KB chunks (OBS's size) rather than RTMP's default 128 bytes: a frame
@@ -409,12 +402,12 @@ fn build(
             }
             pipeline.add_many([src.upcast_ref(), &sink])?;
             src.link(&sink)?;
-            (Feed::Flv { src, header }, sink)
+            (Sources::Flv(src), sink)
         }
         IngestScheme::Srt => {
             // MPEG-TS wants Annex B and ADTS: parsers convert.
-            let video = app_src("feza-output-video", &vcaps);
-            let audio = app_src("feza-output-audio", &acaps);
+            let video = app_src("feza-output-video");
+            let audio = app_src("feza-output-audio");
             let mux = element("mpegtsmux", "feza-output-mux")?;
             let sink = element("srtsink", "feza-output-sink")?;
             sink.set_property("uri", url.expose());
@@ -431,12 +424,48 @@ fn build(
             gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
             gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
             mux.link(&sink)?;
-            (Feed::Streams { video, audio }, sink)
+            (Sources::Streams { video, audio }, sink)
         }
     };
     // Live media, timed by the capture pipeline: sent as soon as it arrives, not held
     // back to the clock again (a timed wait per buffer).
     sink.set_property("sync", false);
+    Ok((pipeline, sources))
+}
+
+/// Gives the sources their caps once the capture pipeline has both streams' (the
+/// header an ingest gets first says which streams there are: no receiver may take
+/// the show for video only).
+fn attach(
+    shared: &Shared,
+    taps: &(gst_app::AppSink, gst_app::AppSink),
+    pipeline: gst::Pipeline,
+    sources: Sources,
+) -> Result<Active, MediaError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (vcaps, acaps) = loop {
+        if let (Some(v), Some(a)) = (tap_caps(&taps.0), tap_caps(&taps.1)) {
+            break (v, a);
+        }
+        if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
+            return Err(MediaError::Pipeline(
+                "no media from the capture pipeline".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let feed = match sources {
+        Sources::Flv(src) => {
+            let header = flv::Header::new(&vcaps, &acaps)?;
+            src.set_caps(Some(&header.caps));
+            Feed::Flv { src, header }
+        }
+        Sources::Streams { video, audio } => {
+            video.set_caps(Some(&vcaps));
+            audio.set_caps(Some(&acaps));
+            Feed::Streams { video, audio }
+        }
+    };
     Ok(Active {
         pipeline,
         feed,
@@ -450,8 +479,8 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
     let mut attempt: u32 = 0;
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
-        let failure = match build(shared, taps) {
-            Ok(active) => connect(id, shared, active),
+        let failure = match build(shared) {
+            Ok((pipeline, sources)) => connect(id, shared, taps, pipeline, sources),
             Err(e) => Some(e.to_string()),
         };
         let Some(failure) = failure else { break };
@@ -474,13 +503,27 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
 }
 
 /// Runs one connection; `None` when it ended because of a stop, else why it failed.
-fn connect(id: usize, shared: &Shared, active: Active) -> Option<String> {
-    let pipeline = active.pipeline.clone();
+fn connect(
+    id: usize,
+    shared: &Shared,
+    taps: &(gst_app::AppSink, gst_app::AppSink),
+    pipeline: gst::Pipeline,
+    sources: Sources,
+) -> Option<String> {
     let bus = pipeline.bus()?;
-    if let Err(e) = pipeline.set_state(gst::State::Playing) {
-        let _ = pipeline.set_state(gst::State::Null);
-        return Some(e.to_string());
-    }
+    // Connecting starts now, while the capture pipeline may still be making its first
+    // frames; media flows once the sources have their caps.
+    let active = match pipeline.set_state(gst::State::Playing) {
+        Ok(_) => attach(shared, taps, pipeline.clone(), sources).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let active = match active {
+        Ok(active) => active,
+        Err(e) => {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Some(e);
+        }
+    };
     *lock(&shared.active) = Some(active);
     let failure = loop {
         if shared.stop.load(Ordering::SeqCst) {
