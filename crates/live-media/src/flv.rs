@@ -18,7 +18,8 @@ const SCRIPT: u8 = 18;
 const AVC: u8 = 7;
 const AAC: u8 = 10;
 
-/// The two configuration records and what the metadata tells a player.
+/// What an output's tags are made with: the audio tags' first byte, and the caps
+/// carrying the stream's header (metadata, then both configuration records).
 pub(crate) struct Header {
     /// The first byte of every audio tag: AAC, and mono or stereo.
     audio_flags: u8,
@@ -54,7 +55,6 @@ impl Header {
         let channels = field::<i32>(audio, "channels").unwrap_or(2);
         let audio_flags = (AAC << 4) | 0x0e | u8::from(channels > 1);
 
-        let number = |n: f64| Value::Number(n);
         let mut entries = Vec::new();
         let mut add = |key: &str, value: Value| {
             entries.push(Pair {
@@ -63,23 +63,23 @@ impl Header {
             })
         };
         if let (Some(w), Some(h)) = (field::<i32>(video, "width"), field::<i32>(video, "height")) {
-            add("width", number(f64::from(w)));
-            add("height", number(f64::from(h)));
+            add("width", Value::Number(f64::from(w)));
+            add("height", Value::Number(f64::from(h)));
         }
         if let Some(fps) = field::<gst::Fraction>(video, "framerate")
             && fps.denom() > 0
         {
             add(
                 "framerate",
-                number(f64::from(fps.numer()) / f64::from(fps.denom())),
+                Value::Number(f64::from(fps.numer()) / f64::from(fps.denom())),
             );
         }
-        add("videocodecid", number(f64::from(AVC)));
-        add("audiocodecid", number(f64::from(AAC)));
+        add("videocodecid", Value::Number(f64::from(AVC)));
+        add("audiocodecid", Value::Number(f64::from(AAC)));
         if let Some(rate) = field::<i32>(audio, "rate") {
-            add("audiosamplerate", number(f64::from(rate)));
+            add("audiosamplerate", Value::Number(f64::from(rate)));
         }
-        add("audiosamplesize", number(16.0));
+        add("audiosamplesize", Value::Number(16.0));
         add("stereo", Value::Boolean(channels > 1));
         add("encoder", Value::String("Feza Live".into()));
         let mut script = Vec::new();
