@@ -1,6 +1,6 @@
-//! Every output scheme against a local receiver: SRT into an SRT listener, RTMPS
-//! through stunnel in front of nginx-rtmp; destinations added and removed while live;
-//! what an RTMP receiver learns from the stream's header.
+//! Every output scheme against a local receiver: SRT into an SRT listener; an RTMPS
+//! ingest's certificate checked through a TLS front; destinations added and removed
+//! while live; what an RTMP receiver learns from the stream's header.
 
 use feza_tests::ingest::{free_port, is_listening, require};
 use feza_tests::probe::{audio_span_s, codecs, video_span_s};
@@ -245,4 +245,39 @@ fn an_rtmp_receiver_reads_what_the_show_is_from_its_metadata() {
     assert_eq!(video["height"], profile.height, "{found:#}");
     assert_eq!(audio["sample_rate"], "48000", "{found:#}");
     assert_eq!(audio["channels"], 2, "{found:#}");
+}
+
+#[test]
+fn trusting_a_private_authority_still_checks_the_host_name() {
+    use feza_tests::ingest::TlsFront;
+    // A TLS front whose certificate is for 127.0.0.1 only (nothing behind it: the
+    // handshake is what is checked).
+    let tls = TlsFront::start(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let url =
+        IngestUrl::parse(&format!("rtmps://localhost:{}/app/name-key-9876", tls.port)).unwrap();
+    let mut cfg = config(dir.path(), vec![url]);
+    cfg.tls = live_media::TlsTrust::AllowUnknownCa;
+    let b = Broadcast::start(cfg).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let error = loop {
+        let out = b.stats().outputs.remove(0);
+        assert_ne!(
+            out.state,
+            OutputState::Live,
+            "a certificate for another host was taken"
+        );
+        if let Some(e) = out.last_error {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no error: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        error.contains("certificate") && error.contains("not for this host"),
+        "{error}"
+    );
+    assert!(!error.contains("name-key-9876"), "{error}");
+    let finished = b.stop().unwrap();
+    assert!(finished.recording_error.is_none());
 }

@@ -81,6 +81,44 @@ impl IngestUrl {
     }
 }
 
+/// Where an RTMP URL publishes: `rtmp[s]://HOST[:PORT]/APP/STREAM`, the application
+/// being every path segment but the last (as rtmp2 and OBS read it).
+pub(crate) struct RtmpTarget {
+    pub host: url::Host<String>,
+    pub port: u16,
+    pub app: String,
+    /// The stream key, with any query the service wants: a secret.
+    pub stream: String,
+    /// The URL of the application, which the `connect` command carries.
+    pub tc_url: String,
+}
+
+impl IngestUrl {
+    /// The parts an RTMP connection needs (`None` for SRT).
+    pub(crate) fn rtmp_target(&self) -> Option<RtmpTarget> {
+        let default_port = match self.scheme {
+            IngestScheme::Rtmp => 1935,
+            IngestScheme::Rtmps => 443,
+            IngestScheme::Srt => return None,
+        };
+        let host = self.url.host()?.to_owned();
+        let path = self.url.path().trim_start_matches('/');
+        let (app, stream) = path.rsplit_once('/')?;
+        let mut stream = stream.to_owned();
+        if let Some(query) = self.url.query() {
+            stream = format!("{stream}?{query}");
+        }
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        Some(RtmpTarget {
+            tc_url: format!("{}://{}{port}/{app}", self.url.scheme(), host),
+            host,
+            port: self.url.port().unwrap_or(default_port),
+            app: app.to_owned(),
+            stream,
+        })
+    }
+}
+
 impl IngestUrl {
     /// Free text (a mistyped command) with whatever looks like a URL's key hidden.
     pub fn redact_text(text: &str) -> String {
@@ -136,6 +174,25 @@ mod tests {
         assert!(u.expose().ends_with("fzk_secretkey123"));
         let s = IngestUrl::parse("srt://127.0.0.1:9000?streamid=publish:abcd1234").unwrap();
         assert!(!s.to_string().contains("abcd1234"));
+    }
+
+    #[test]
+    fn rtmp_urls_split_into_application_and_stream() {
+        let u = IngestUrl::parse("rtmps://ingest.example.com/live/sub/fzk_key?bw=5").unwrap();
+        let t = u.rtmp_target().unwrap();
+        assert_eq!(t.host.to_string(), "ingest.example.com");
+        assert_eq!((t.port, t.app.as_str()), (443, "live/sub"));
+        assert_eq!(t.stream, "fzk_key?bw=5");
+        assert_eq!(t.tc_url, "rtmps://ingest.example.com/live/sub");
+        let u = IngestUrl::parse("rtmp://[::1]:1940/app/k").unwrap();
+        let t = u.rtmp_target().unwrap();
+        assert_eq!((t.port, t.tc_url.as_str()), (1940, "rtmp://[::1]:1940/app"));
+        assert!(
+            IngestUrl::parse("srt://127.0.0.1:9000")
+                .unwrap()
+                .rtmp_target()
+                .is_none()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod ingest_url;
 mod output;
 mod profile;
 mod remux;
+mod rtmp;
 mod test_pattern;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats, is_recording};
@@ -99,12 +100,8 @@ fn package_of(factory: &str) -> &'static str {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "avenc_aac" => "gstreamer1.0-libav",
         "clockoverlay" => "gstreamer1.0-x",
-        "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" | "vah264enc" => {
-            "gstreamer1.0-plugins-bad"
-        }
-        "flvmux" | "matroskamux" | "matroskademux" | "mp4mux" | "qtmux" => {
-            "gstreamer1.0-plugins-good"
-        }
+        "srtsink" | "mpegtsmux" | "h264parse" | "vah264enc" => "gstreamer1.0-plugins-bad",
+        "matroskamux" | "matroskademux" | "mp4mux" | "qtmux" => "gstreamer1.0-plugins-good",
         "jpegenc" => "gstreamer1.0-plugins-good",
         _ => "gstreamer1.0-plugins-base",
     }

@@ -5,12 +5,16 @@
 //! while live: the taps hand every sample to whichever outputs the [`Router`] holds.
 //!
 //! ```text
-//! appsrc (FLV tags, framed from both taps: flv.rs) ─► rtmp2sink    (rtmp://, rtmps://)
+//! taps ─► FLV messages (flv.rs) ─► socket (rtmp.rs)                (rtmp://, rtmps://)
 //! appsrc (H.264) ─► h264parse ─┐
 //! appsrc (AAC)  ─► aacparse  ─┴─► mpegtsmux ─► srtsink            (srt://)
 //! ```
+//!
+//! RTMP needs no pipeline: the taps frame each buffer as an RTMP message and write it
+//! to the connection from their own threads, without waiting on the network.
 
 use crate::ingest_url::{IngestScheme, IngestUrl};
+use crate::rtmp::{self, Publisher};
 use crate::{MediaError, element, flv};
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -93,37 +97,38 @@ impl Router {
     }
 }
 
-/// Where an output's media goes in.
+/// Where an output's media goes.
 enum Feed {
-    /// RTMP: one source of FLV tags, framed here from both taps.
-    Flv {
-        src: gst_app::AppSrc,
+    /// RTMP: messages framed here from both taps, written to the connection.
+    Rtmp {
+        publisher: Box<Publisher>,
         header: flv::Header,
     },
-    /// SRT: the taps' streams as they are, each into the muxer.
+    /// SRT: the taps' streams as they are, each into the muxer of a pipeline.
     Streams {
+        pipeline: gst::Pipeline,
         video: gst_app::AppSrc,
         audio: gst_app::AppSrc,
     },
 }
 
-impl Feed {
-    fn sources(&self) -> Vec<&gst_app::AppSrc> {
-        match self {
-            Feed::Flv { src, .. } => vec![src],
-            Feed::Streams { video, audio } => vec![video, audio],
-        }
-    }
-}
-
-/// The pipeline of a connection in progress, and where its timeline starts.
+/// A connection that carries media, and where its timeline starts.
 struct Active {
-    pipeline: gst::Pipeline,
     feed: Feed,
-    /// (capture PTS of the first keyframe sent, this pipeline's running time then)
+    /// (capture PTS of the first keyframe sent, the output's own time then)
     origin: Option<(gst::ClockTime, gst::ClockTime)>,
     /// Set when frames had to be dropped: video resumes on the next keyframe.
     awaiting_keyframe: bool,
+}
+
+impl Active {
+    fn new(feed: Feed) -> Self {
+        Self {
+            feed,
+            origin: None,
+            awaiting_keyframe: false,
+        }
+    }
 }
 
 struct Rate {
@@ -182,10 +187,12 @@ impl Shared {
             Some(origin) => origin,
             // A connection starts on a keyframe; audio waits for it.
             None if keyframe => {
-                let now = active
-                    .pipeline
-                    .current_running_time()
-                    .unwrap_or(gst::ClockTime::ZERO);
+                let now = match &active.feed {
+                    Feed::Rtmp { .. } => gst::ClockTime::ZERO,
+                    Feed::Streams { pipeline, .. } => pipeline
+                        .current_running_time()
+                        .unwrap_or(gst::ClockTime::ZERO),
+                };
                 active.origin = Some((pts, now));
                 (pts, now)
             }
@@ -194,14 +201,14 @@ impl Shared {
         let Some(delta) = pts.checked_sub(base) else {
             return;
         };
-        let src = match &active.feed {
-            Feed::Flv { src, .. } => src,
-            Feed::Streams { video: v, .. } if video => v,
-            Feed::Streams { audio, .. } => audio,
+        let backlog = match &active.feed {
+            Feed::Rtmp { publisher, .. } => publisher.backlog() as u64,
+            Feed::Streams { video: v, .. } if video => v.current_level_bytes(),
+            Feed::Streams { audio, .. } => audio.current_level_bytes(),
         };
         // A connection slower than the show: drop rather than fall ever further
         // behind, and resume the picture on a keyframe so it stays decodable.
-        if src.current_level_bytes() > self.backlog_limit {
+        if backlog > self.backlog_limit {
             if video {
                 active.awaiting_keyframe = true;
                 self.dropped_frames.fetch_add(1, Ordering::Relaxed);
@@ -219,32 +226,36 @@ impl Shared {
             .dts()
             .and_then(running)
             .map(|d| d.saturating_sub(base));
-        let out = match &active.feed {
-            Feed::Flv { header, .. } => {
+        let size = buffer.size() as u64;
+        match &mut active.feed {
+            Feed::Rtmp { publisher, header } => {
                 let Ok(map) = buffer.map_readable() else {
                     return;
                 };
-                if video {
-                    // FLV times are decode times; the picture shows its offset later.
+                // RTMP times are decode times; the picture shows its offset later.
+                let (ms, body) = if video {
                     let dts = dts.unwrap_or(delta).min(delta);
                     let cts = (delta - dts).mseconds().min(i32::MAX as u64) as i32;
-                    header.video(&map, dts.mseconds(), cts, keyframe)
+                    (dts.mseconds(), header.video(&map, cts, keyframe))
                 } else {
-                    header.audio(&map, delta.mseconds())
-                }
+                    (delta.mseconds(), header.audio(&map))
+                };
+                publisher.send(video, body, ms);
+                self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
             }
-            Feed::Streams { .. } => {
+            Feed::Streams {
+                video: v, audio, ..
+            } => {
+                let src = if video { v } else { audio };
                 let mut out = buffer.copy();
                 let b = out.make_mut();
                 b.set_pts(delta + offset);
                 b.set_dts(dts.map(|d| d + offset));
-                out
+                // A refused push means the connection is failing; its bus says so.
+                if src.push_buffer(out).is_ok() {
+                    self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
+                }
             }
-        };
-        let size = buffer.size() as u64;
-        // A refused push means the connection is failing; its bus says so.
-        if src.push_buffer(out).is_ok() {
-            self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
         }
     }
 
@@ -338,15 +349,13 @@ impl Output {
     }
 }
 
-/// Bytes the network sink has exchanged with the ingest (> 0 once the connection is
-/// up), where it reports them.
+/// Bytes srtsink has sent (> 0 once the connection is up).
 fn sink_bytes(pipeline: &gst::Pipeline) -> Option<u64> {
     let sink = pipeline.by_name("feza-output-sink")?;
     sink.find_property("stats")?;
     let stats = sink.property::<gst::Structure>("stats");
     stats
-        .get::<u64>("out-bytes-total")
-        .or_else(|_| stats.get::<u64>("bytes-sent"))
+        .get::<u64>("bytes-sent")
         .or_else(|_| stats.get::<i64>("bytes-sent").map(|b| b.max(0) as u64))
         .ok()
 }
@@ -356,96 +365,16 @@ fn tap_caps(tap: &gst_app::AppSink) -> Option<gst::Caps> {
     tap.static_pad("sink")?.current_caps()
 }
 
-/// An output's sources before the capture pipeline's caps are known: they get them
-/// (and RTMP its header) once both streams have started.
-enum Sources {
-    Flv(gst_app::AppSrc),
-    Streams {
-        video: gst_app::AppSrc,
-        audio: gst_app::AppSrc,
-    },
-}
-
-/// The pipeline of one connection, its sources still without caps: it can start
-/// connecting while the capture pipeline makes its first frames.
-fn build(shared: &Shared) -> Result<(gst::Pipeline, Sources), MediaError> {
-    let url = &shared.url;
-    let pipeline = gst::Pipeline::with_name("feza-output");
-    let app_src = |name: &str| {
-        gst_app::AppSrc::builder()
-            .name(name)
-            .format(gst::Format::Time)
-            .is_live(true)
-            .do_timestamp(false)
-            .block(false)
-            // Our own backlog check drops first; this only bounds memory.
-            .max_bytes(shared.backlog_limit.saturating_mul(2))
-            .leaky_type(gst_app::AppLeakyType::Downstream)
-            .build()
-    };
-    let (sources, sink) = match url.scheme() {
-        IngestScheme::Rtmp | IngestScheme::Rtmps => {
-            // The taps carry what FLV wants (AVC, raw AAC with their codec data):
-            // framed as FLV tags in the taps' threads, no muxer in between.
-            let src = app_src("feza-output-flv");
-            let sink = element("rtmp2sink", "feza-output-sink")?;
-            sink.set_property("location", url.expose());
-            // 4 KB chunks (OBS's size) rather than RTMP's default 128 bytes: a frame
-            // goes out in a few chunks, not dozens.
-            sink.set_property("chunk-size", 4096u32);
-            if url.scheme() == IngestScheme::Rtmps && shared.tls == TlsTrust::AllowUnknownCa {
-                // Every check but the authority's.
-                sink.set_property_from_str(
-                    "tls-validation-flags",
-                    "bad-identity+not-activated+expired+revoked+insecure+generic-error",
-                );
-            }
-            pipeline.add_many([src.upcast_ref(), &sink])?;
-            src.link(&sink)?;
-            (Sources::Flv(src), sink)
-        }
-        IngestScheme::Srt => {
-            // MPEG-TS wants Annex B and ADTS: parsers convert.
-            let video = app_src("feza-output-video");
-            let audio = app_src("feza-output-audio");
-            let mux = element("mpegtsmux", "feza-output-mux")?;
-            let sink = element("srtsink", "feza-output-sink")?;
-            sink.set_property("uri", url.expose());
-            let vparse = element("h264parse", "feza-output-video-parse")?;
-            let aparse = element("aacparse", "feza-output-audio-parse")?;
-            pipeline.add_many([
-                video.upcast_ref(),
-                audio.upcast_ref(),
-                &vparse,
-                &aparse,
-                &mux,
-                &sink,
-            ])?;
-            gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
-            gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
-            mux.link(&sink)?;
-            (Sources::Streams { video, audio }, sink)
-        }
-    };
-    // Live media, timed by the capture pipeline: sent as soon as it arrives, not held
-    // back to the clock again (a timed wait per buffer).
-    sink.set_property("sync", false);
-    Ok((pipeline, sources))
-}
-
-/// Gives the sources their caps once the capture pipeline has both streams' (the
-/// header an ingest gets first says which streams there are: no receiver may take
-/// the show for video only).
-fn attach(
+/// Both streams' caps, once the capture pipeline has them: the header an ingest gets
+/// first says which streams there are, so no receiver takes the show for video only.
+fn stream_caps(
     shared: &Shared,
     taps: &(gst_app::AppSink, gst_app::AppSink),
-    pipeline: gst::Pipeline,
-    sources: Sources,
-) -> Result<Active, MediaError> {
+) -> Result<(gst::Caps, gst::Caps), MediaError> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let (vcaps, acaps) = loop {
+    loop {
         if let (Some(v), Some(a)) = (tap_caps(&taps.0), tap_caps(&taps.1)) {
-            break (v, a);
+            return Ok((v, a));
         }
         if Instant::now() > deadline || shared.stop.load(Ordering::SeqCst) {
             return Err(MediaError::Pipeline(
@@ -453,25 +382,7 @@ fn attach(
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let feed = match sources {
-        Sources::Flv(src) => {
-            let header = flv::Header::new(&vcaps, &acaps)?;
-            src.set_caps(Some(&header.caps));
-            Feed::Flv { src, header }
-        }
-        Sources::Streams { video, audio } => {
-            video.set_caps(Some(&vcaps));
-            audio.set_caps(Some(&acaps));
-            Feed::Streams { video, audio }
-        }
-    };
-    Ok(Active {
-        pipeline,
-        feed,
-        origin: None,
-        awaiting_keyframe: false,
-    })
+    }
 }
 
 /// Connects, and reconnects with backoff, until asked to stop.
@@ -479,9 +390,14 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
     let mut attempt: u32 = 0;
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
-        let failure = match build(shared) {
-            Ok((pipeline, sources)) => connect(id, shared, taps, pipeline, sources),
-            Err(e) => Some(e.to_string()),
+        let failure = match shared.url.scheme() {
+            IngestScheme::Rtmp | IngestScheme::Rtmps => publish(id, shared, taps),
+            IngestScheme::Srt => match build_srt(shared) {
+                Ok((pipeline, video, audio)) => {
+                    stream_srt(id, shared, taps, pipeline, video, audio)
+                }
+                Err(e) => Some(e.to_string()),
+            },
         };
         let Some(failure) = failure else { break };
         let failure = shared.url.scrub(&failure);
@@ -502,29 +418,150 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
     shared.set_state(OutputState::Stopped);
 }
 
-/// Runs one connection; `None` when it ended because of a stop, else why it failed.
-fn connect(
+/// A connection allowed to publish, with the stream's header sent. Connecting runs
+/// while the capture pipeline may still be making its first frames.
+fn connect_rtmp(
+    shared: &Shared,
+    taps: &(gst_app::AppSink, gst_app::AppSink),
+) -> Result<(Publisher, flv::Header, std::net::TcpStream), String> {
+    let mut publisher =
+        Publisher::connect(&shared.url, shared.tls, &shared.stop).map_err(|e| e.to_string())?;
+    let (vcaps, acaps) = stream_caps(shared, taps).map_err(|e| e.to_string())?;
+    let header = flv::Header::new(&vcaps, &acaps).map_err(|e| e.to_string())?;
+    publisher.start(&header).map_err(|e| e.to_string())?;
+    let socket = publisher.socket().map_err(|e| e.to_string())?;
+    Ok((publisher, header, socket))
+}
+
+/// Runs one RTMP connection; `None` when it ended because of a stop, else why it
+/// failed.
+fn publish(
+    id: usize,
+    shared: &Shared,
+    taps: &(gst_app::AppSink, gst_app::AppSink),
+) -> Option<String> {
+    let (publisher, header, socket) = match connect_rtmp(shared, taps) {
+        Ok(connected) => connected,
+        Err(_) if shared.stop.load(Ordering::SeqCst) => return None,
+        Err(failure) => return Some(failure),
+    };
+    *lock(&shared.active) = Some(Active::new(Feed::Rtmp {
+        publisher: Box::new(publisher),
+        header,
+    }));
+    tracing::info!(output = id, url = %shared.url, "ingest output live");
+    shared.set_state(OutputState::Live);
+
+    let failure = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break None;
+        }
+        let wants_write = match lock(&shared.active).as_ref() {
+            Some(Active {
+                feed: Feed::Rtmp { publisher, .. },
+                ..
+            }) => publisher.wants_write(),
+            _ => false,
+        };
+        if let Err(e) = rtmp::wait(&socket, wants_write, rtmp::TICK) {
+            break Some(e.to_string());
+        }
+        if let Some(Active {
+            feed: Feed::Rtmp { publisher, .. },
+            ..
+        }) = lock(&shared.active).as_mut()
+            && let Err(e) = publisher.service()
+        {
+            break Some(e.to_string());
+        }
+    };
+    let taken = lock(&shared.active).take();
+    if failure.is_none()
+        && let Some(Active {
+            feed: Feed::Rtmp { publisher, .. },
+            ..
+        }) = taken
+    {
+        // A clean end: the ingest sees the stream finish.
+        publisher.finish(Duration::from_secs(3));
+    }
+    failure
+}
+
+/// The SRT pipeline of one connection, its sources still without caps: it can start
+/// connecting while the capture pipeline makes its first frames.
+fn build_srt(
+    shared: &Shared,
+) -> Result<(gst::Pipeline, gst_app::AppSrc, gst_app::AppSrc), MediaError> {
+    let pipeline = gst::Pipeline::with_name("feza-output");
+    let app_src = |name: &str| {
+        gst_app::AppSrc::builder()
+            .name(name)
+            .format(gst::Format::Time)
+            .is_live(true)
+            .do_timestamp(false)
+            .block(false)
+            // Our own backlog check drops first; this only bounds memory.
+            .max_bytes(shared.backlog_limit.saturating_mul(2))
+            .leaky_type(gst_app::AppLeakyType::Downstream)
+            .build()
+    };
+    // MPEG-TS wants Annex B and ADTS: parsers convert.
+    let video = app_src("feza-output-video");
+    let audio = app_src("feza-output-audio");
+    let mux = element("mpegtsmux", "feza-output-mux")?;
+    let sink = element("srtsink", "feza-output-sink")?;
+    sink.set_property("uri", shared.url.expose());
+    // Live media, timed by the capture pipeline: sent as soon as it arrives, not held
+    // back to the clock again (a timed wait per buffer).
+    sink.set_property("sync", false);
+    let vparse = element("h264parse", "feza-output-video-parse")?;
+    let aparse = element("aacparse", "feza-output-audio-parse")?;
+    pipeline.add_many([
+        video.upcast_ref(),
+        audio.upcast_ref(),
+        &vparse,
+        &aparse,
+        &mux,
+        &sink,
+    ])?;
+    gst::Element::link_many([video.upcast_ref(), &vparse, &mux])?;
+    gst::Element::link_many([audio.upcast_ref(), &aparse, &mux])?;
+    mux.link(&sink)?;
+    Ok((pipeline, video, audio))
+}
+
+/// Runs one SRT connection; `None` when it ended because of a stop, else why it
+/// failed.
+fn stream_srt(
     id: usize,
     shared: &Shared,
     taps: &(gst_app::AppSink, gst_app::AppSink),
     pipeline: gst::Pipeline,
-    sources: Sources,
+    video: gst_app::AppSrc,
+    audio: gst_app::AppSrc,
 ) -> Option<String> {
     let bus = pipeline.bus()?;
     // Connecting starts now, while the capture pipeline may still be making its first
     // frames; media flows once the sources have their caps.
-    let active = match pipeline.set_state(gst::State::Playing) {
-        Ok(_) => attach(shared, taps, pipeline.clone(), sources).map_err(|e| e.to_string()),
+    let caps = match pipeline.set_state(gst::State::Playing) {
+        Ok(_) => stream_caps(shared, taps).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let active = match active {
-        Ok(active) => active,
+    let (vcaps, acaps) = match caps {
+        Ok(caps) => caps,
         Err(e) => {
             let _ = pipeline.set_state(gst::State::Null);
             return Some(e);
         }
     };
-    *lock(&shared.active) = Some(active);
+    video.set_caps(Some(&vcaps));
+    audio.set_caps(Some(&acaps));
+    *lock(&shared.active) = Some(Active::new(Feed::Streams {
+        pipeline: pipeline.clone(),
+        video: video.clone(),
+        audio: audio.clone(),
+    }));
     let failure = loop {
         if shared.stop.load(Ordering::SeqCst) {
             break None;
@@ -551,14 +588,11 @@ fn connect(
             _ => {}
         }
     };
-    let taken = lock(&shared.active).take();
-    if failure.is_none()
-        && let Some(a) = &taken
-    {
-        // A clean end: EOS to the sink so the ingest sees the stream finish.
-        for src in a.feed.sources() {
-            let _ = src.end_of_stream();
-        }
+    lock(&shared.active).take();
+    if failure.is_none() {
+        // A clean end: EOS through the muxer so the ingest sees the stream finish.
+        let _ = video.end_of_stream();
+        let _ = audio.end_of_stream();
         let _ = bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(3),
             &[gst::MessageType::Eos, gst::MessageType::Error],

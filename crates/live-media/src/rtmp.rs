@@ -1,0 +1,699 @@
+//! RTMP and RTMPS publishing without a main loop of its own. The taps write each
+//! message to the socket from their own threads and never wait on it: what the socket
+//! does not take at once waits in a backlog that the output's thread sends as soon as
+//! there is room. The output's thread also answers the ingest (acknowledgements,
+//! pings) and notices when the connection dies.
+//!
+//! The protocol (handshake, chunks, commands) is `rml_rtmp`'s, TLS is rustls's with
+//! the system's certificate authorities.
+
+use crate::flv;
+use crate::ingest_url::{IngestScheme, IngestUrl, RtmpTarget};
+use crate::output::TlsTrust;
+use bytes::Bytes;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+};
+use rml_rtmp::time::RtmpTimestamp;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientConnection, WebPkiServerVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long connecting and being allowed to publish may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one wait on the socket lasts, so a stop is never kept waiting.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// RTMP chunks of 4 KB (OBS's size) rather than the protocol's 128 bytes.
+const CHUNK_SIZE: u32 = 4096;
+/// Status codes by which an ingest refuses or ends a publication.
+const REFUSALS: [&str; 4] = ["BadName", "Denied", "Failed", "Rejected"];
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RtmpError {
+    #[error("cannot find the ingest host {host}: {source}")]
+    Resolve { host: String, source: io::Error },
+    #[error("cannot connect to the ingest at {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("the ingest's certificate was refused: {0}")]
+    Certificate(String),
+    #[error("TLS with the ingest failed: {0}")]
+    Tls(rustls::Error),
+    #[error("the connection to the ingest failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the ingest closed the connection")]
+    Closed,
+    #[error("the ingest did not answer within {} s ({stage})", SETUP_TIMEOUT.as_secs())]
+    TimedOut { stage: &'static str },
+    #[error("the ingest refused the show: {0}")]
+    Refused(String),
+    #[error("RTMP: {0}")]
+    Protocol(String),
+    #[error("stopped")]
+    Stopped,
+}
+
+impl From<rustls::Error> for RtmpError {
+    fn from(e: rustls::Error) -> Self {
+        match e {
+            e if unknown_authority(&e) => Self::Certificate(
+                "its authority is not one this machine trusts (for a private ingest, trust its authority)"
+                    .into(),
+            ),
+            rustls::Error::InvalidCertificate(
+                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+            ) => Self::Certificate("it has expired".into()),
+            rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+            ) => Self::Certificate("it is not valid yet (is this machine's clock right?)".into()),
+            rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            ) => Self::Certificate("it is not for this host".into()),
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                Self::Certificate(e.to_string())
+            }
+            e => Self::Tls(e),
+        }
+    }
+}
+
+fn protocol(e: impl std::fmt::Display) -> RtmpError {
+    RtmpError::Protocol(e.to_string())
+}
+
+/// Waits until `socket` has something to read (or room to write, with `write`), at
+/// most `timeout`.
+pub(crate) fn wait(socket: &TcpStream, write: bool, timeout: Duration) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut flags = PollFlags::IN;
+    if write {
+        flags |= PollFlags::OUT;
+    }
+    let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
+    match rustix::event::poll(&mut [PollFd::new(socket, flags)], Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A connected socket, TLS or not, that never blocks: what it cannot send now waits.
+struct Link {
+    socket: TcpStream,
+    tls: Option<Box<ClientConnection>>,
+    /// Bytes (before TLS) the socket has not taken yet, in order.
+    pending: Vec<u8>,
+}
+
+impl Link {
+    fn open(
+        target: &RtmpTarget,
+        tls: Option<TlsTrust>,
+        stop: &AtomicBool,
+        deadline: Instant,
+    ) -> Result<Self, RtmpError> {
+        let socket = connect_tcp(&target.host, target.port, stop, deadline)?;
+        // Each message is written whole: no waiting to fill a segment.
+        socket.set_nodelay(true)?;
+        socket.set_nonblocking(true)?;
+        let tls = match tls {
+            None => None,
+            Some(trust) => {
+                let name = match &target.host {
+                    url::Host::Domain(d) => ServerName::try_from(d.clone())
+                        .map_err(|e| RtmpError::Tls(rustls::Error::General(e.to_string())))?,
+                    url::Host::Ipv4(ip) => ServerName::IpAddress((*ip).into()),
+                    url::Host::Ipv6(ip) => ServerName::IpAddress((*ip).into()),
+                };
+                Some(Box::new(ClientConnection::new(tls_config(trust)?, name)?))
+            }
+        };
+        Ok(Self {
+            socket,
+            tls,
+            pending: Vec::new(),
+        })
+    }
+
+    fn wants_write(&self) -> bool {
+        !self.pending.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Sends `bytes` after whatever waits, as far as the socket takes them now.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), RtmpError> {
+        if self.pending.is_empty() && self.tls.is_none() {
+            let sent = write_some(&mut self.socket, bytes)?;
+            self.pending.extend_from_slice(&bytes[sent..]);
+            return Ok(());
+        }
+        self.pending.extend_from_slice(bytes);
+        self.flush()
+    }
+
+    /// Sends what waits, as far as the socket takes it now.
+    fn flush(&mut self) -> Result<(), RtmpError> {
+        let Some(tls) = self.tls.as_mut() else {
+            let sent = write_some(&mut self.socket, &self.pending)?;
+            self.pending.drain(..sent);
+            return Ok(());
+        };
+        loop {
+            // Into TLS records as far as its buffer goes, then the records out.
+            let taken = if self.pending.is_empty() {
+                0
+            } else {
+                tls.writer().write(&self.pending)?
+            };
+            self.pending.drain(..taken);
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.socket) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if taken == 0 || self.pending.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Appends what the ingest has sent (after TLS) to `into`, without waiting;
+    /// [`RtmpError::Closed`] once it has closed the connection.
+    fn receive(&mut self, into: &mut Vec<u8>) -> Result<(), RtmpError> {
+        const BUF: usize = 16 * 1024;
+        let mut buf = [0u8; BUF];
+        let Some(tls) = self.tls.as_mut() else {
+            loop {
+                match self.socket.read(&mut buf) {
+                    Ok(0) => return Err(RtmpError::Closed),
+                    Ok(n) => into.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        loop {
+            let closed = match tls.read_tls(&mut self.socket) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let state = match tls.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // Tell the ingest why (an alert), if it still listens.
+                    let _ = tls.write_tls(&mut self.socket);
+                    return Err(e.into());
+                }
+            };
+            let mut plain = state.plaintext_bytes_to_read();
+            while plain > 0 {
+                let n = tls.reader().read(&mut buf[..plain.min(BUF)])?;
+                if n == 0 {
+                    break;
+                }
+                into.extend_from_slice(&buf[..n]);
+                plain -= n;
+            }
+            if closed || state.peer_has_closed() {
+                return Err(RtmpError::Closed);
+            }
+        }
+        // Handshake replies, key updates.
+        self.flush()
+    }
+
+    /// Waits for the ingest to say something within the setup's time, and appends it.
+    fn expect(
+        &mut self,
+        into: &mut Vec<u8>,
+        stop: &AtomicBool,
+        deadline: Instant,
+        stage: &'static str,
+    ) -> Result<(), RtmpError> {
+        while into.is_empty() {
+            if stop.load(Ordering::SeqCst) {
+                return Err(RtmpError::Stopped);
+            }
+            if Instant::now() > deadline {
+                return Err(RtmpError::TimedOut { stage });
+            }
+            wait(&self.socket, self.wants_write(), TICK)?;
+            self.flush()?;
+            self.receive(into)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes as much of `bytes` as the socket takes now; how much it took.
+fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> Result<usize, RtmpError> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match socket.write(&bytes[sent..]) {
+            Ok(0) => return Err(RtmpError::Closed),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(sent)
+}
+
+/// Connects to `host:port`. The name lookup and the connection may wait on the
+/// network, so they run in a thread of their own: a stop never waits for them.
+fn connect_tcp(
+    host: &url::Host<String>,
+    port: u16,
+    stop: &AtomicBool,
+    deadline: Instant,
+) -> Result<TcpStream, RtmpError> {
+    let name = match host {
+        url::Host::Domain(d) => d.clone(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("feza-rtmp-connect".into())
+        .spawn(move || {
+            let _ = tx.send(connect_any(&name, port, budget));
+        })?;
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(result) => return result,
+            Err(RecvTimeoutError::Timeout) if stop.load(Ordering::SeqCst) => {
+                return Err(RtmpError::Stopped);
+            }
+            Err(RecvTimeoutError::Timeout) if Instant::now() <= deadline => {}
+            Err(_) => {
+                return Err(RtmpError::TimedOut {
+                    stage: "connecting",
+                });
+            }
+        }
+    }
+}
+
+fn connect_any(host: &str, port: u16, budget: Duration) -> Result<TcpStream, RtmpError> {
+    let resolve = |source| RtmpError::Resolve {
+        host: host.to_owned(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(resolve)?.collect();
+    let mut failure = resolve(io::Error::new(io::ErrorKind::NotFound, "no address"));
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, budget.max(Duration::from_millis(1))) {
+            Ok(socket) => return Ok(socket),
+            Err(source) => {
+                failure = RtmpError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                }
+            }
+        }
+    }
+    Err(failure)
+}
+
+/// One connection publishing a show.
+pub(crate) struct Publisher {
+    link: Link,
+    session: ClientSession,
+    /// Why sending failed in a tap's thread, for the output's thread to report.
+    failed: Option<RtmpError>,
+}
+
+impl Publisher {
+    /// Connects, shakes hands and asks to publish; returns once the ingest accepted
+    /// the show (its `NetStream.Publish.Start`), or says why not.
+    pub fn connect(url: &IngestUrl, trust: TlsTrust, stop: &AtomicBool) -> Result<Self, RtmpError> {
+        let target = url
+            .rtmp_target()
+            .ok_or_else(|| protocol("not an RTMP URL"))?;
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        let tls = (url.scheme() == IngestScheme::Rtmps).then_some(trust);
+        let mut link = Link::open(&target, tls, stop, deadline)?;
+
+        let mut handshake = Handshake::new(PeerType::Client);
+        link.send(&handshake.generate_outbound_p0_and_p1().map_err(protocol)?)?;
+        let mut input = Vec::new();
+        let rest = loop {
+            link.expect(&mut input, stop, deadline, "handshake")?;
+            match handshake.process_bytes(&input).map_err(protocol)? {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    link.send(&response_bytes)?;
+                }
+                HandshakeProcessResult::Completed {
+                    response_bytes,
+                    remaining_bytes,
+                } => {
+                    link.send(&response_bytes)?;
+                    break remaining_bytes;
+                }
+            }
+            input.clear();
+        };
+
+        let config = ClientSessionConfig {
+            chunk_size: CHUNK_SIZE,
+            tc_url: Some(target.tc_url.clone()),
+            ..ClientSessionConfig::new()
+        };
+        let (session, results) = ClientSession::new(config).map_err(protocol)?;
+        let mut publisher = Self {
+            link,
+            session,
+            failed: None,
+        };
+        publisher.apply(results)?;
+        let mut events = publisher.handle(&rest)?;
+        let request = publisher
+            .session
+            .request_connection(target.app.clone())
+            .map_err(protocol)?;
+        publisher.apply(vec![request])?;
+        publisher.await_event(
+            &mut events,
+            ClientSessionEvent::ConnectionRequestAccepted,
+            stop,
+            deadline,
+            "connect",
+        )?;
+        let request = publisher
+            .session
+            .request_publishing(target.stream, PublishRequestType::Live)
+            .map_err(protocol)?;
+        publisher.apply(vec![request])?;
+        publisher.await_event(
+            &mut events,
+            ClientSessionEvent::PublishRequestAccepted,
+            stop,
+            deadline,
+            "publish",
+        )?;
+        Ok(publisher)
+    }
+
+    /// Sends what the session wants sent; returns the events it raised.
+    fn apply(
+        &mut self,
+        results: Vec<ClientSessionResult>,
+    ) -> Result<Vec<ClientSessionEvent>, RtmpError> {
+        let mut events = Vec::new();
+        for result in results {
+            match result {
+                ClientSessionResult::OutboundResponse(packet) => self.link.send(&packet.bytes)?,
+                ClientSessionResult::RaisedEvent(event) => events.push(event),
+                ClientSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(events)
+    }
+
+    /// Takes what the ingest sent and answers it; a refusal is an error.
+    fn handle(&mut self, input: &[u8]) -> Result<Vec<ClientSessionEvent>, RtmpError> {
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self.session.handle_input(input).map_err(protocol)?;
+        let events = self.apply(results)?;
+        for event in &events {
+            match event {
+                ClientSessionEvent::ConnectionRequestRejected { description } => {
+                    return Err(RtmpError::Refused(description.clone()));
+                }
+                ClientSessionEvent::UnhandleableOnStatusCode { code }
+                    if REFUSALS.iter().any(|r| code.contains(r)) =>
+                {
+                    return Err(RtmpError::Refused(code.clone()));
+                }
+                _ => {}
+            }
+        }
+        Ok(events)
+    }
+
+    fn await_event(
+        &mut self,
+        events: &mut Vec<ClientSessionEvent>,
+        want: ClientSessionEvent,
+        stop: &AtomicBool,
+        deadline: Instant,
+        stage: &'static str,
+    ) -> Result<(), RtmpError> {
+        let mut input = Vec::new();
+        while !events.contains(&want) {
+            input.clear();
+            self.link.expect(&mut input, stop, deadline, stage)?;
+            events.extend(self.handle(&input)?);
+        }
+        events.clear();
+        Ok(())
+    }
+
+    /// The stream's header: its metadata, then both codecs' configurations.
+    pub fn start(&mut self, header: &flv::Header) -> Result<(), RtmpError> {
+        let metadata = self
+            .session
+            .publish_metadata(&header.metadata)
+            .map_err(protocol)?;
+        let zero = RtmpTimestamp::new(0);
+        let video = self
+            .session
+            .publish_video_data(header.video_config.clone(), zero, false)
+            .map_err(protocol)?;
+        let audio = self
+            .session
+            .publish_audio_data(header.audio_config.clone(), zero, false)
+            .map_err(protocol)?;
+        self.apply(vec![metadata, video, audio]).map(drop)
+    }
+
+    /// Sends one message of media at `ms` (decode time) without waiting; a failure is
+    /// kept for [`Publisher::service`] to report.
+    pub fn send(&mut self, video: bool, body: Bytes, ms: u64) {
+        if self.failed.is_some() {
+            return;
+        }
+        // RTMP's clock is 32 bits of milliseconds and wraps.
+        let at = RtmpTimestamp::new(ms as u32);
+        let packet = if video {
+            self.session.publish_video_data(body, at, false)
+        } else {
+            self.session.publish_audio_data(body, at, false)
+        };
+        let sent = match packet {
+            Ok(packet) => self.apply(vec![packet]).map(drop),
+            Err(e) => Err(protocol(e)),
+        };
+        if let Err(e) = sent {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Bytes waiting for the socket.
+    pub fn backlog(&self) -> usize {
+        self.link.pending.len()
+    }
+
+    pub fn wants_write(&self) -> bool {
+        self.link.wants_write()
+    }
+
+    /// The socket, for the output's thread to wait on (see [`wait`]).
+    pub fn socket(&self) -> io::Result<TcpStream> {
+        self.link.socket.try_clone()
+    }
+
+    /// Answers the ingest and sends what waits; called by the output's thread when
+    /// the socket is ready. An error ends the connection.
+    pub fn service(&mut self) -> Result<(), RtmpError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let mut input = Vec::new();
+        let received = self.link.receive(&mut input);
+        self.handle(&input)?;
+        received?;
+        self.link.flush()
+    }
+
+    /// Ends the publication (`deleteStream`) and sends what waits, for at most
+    /// `within`.
+    pub fn finish(mut self, within: Duration) {
+        if let Ok(results) = self.session.stop_publishing() {
+            let _ = self.apply(results);
+        }
+        if let Some(tls) = self.link.tls.as_mut() {
+            tls.send_close_notify();
+        }
+        let deadline = Instant::now() + within;
+        while self.link.wants_write() && Instant::now() < deadline {
+            if wait(&self.link.socket, true, TICK).is_err() || self.link.flush().is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// TLS settings for `trust`, made once per process (reading the system's authorities
+/// takes a while).
+fn tls_config(trust: TlsTrust) -> Result<Arc<ClientConfig>, RtmpError> {
+    static SYSTEM: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
+    static PRIVATE: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
+    let cell = match trust {
+        TlsTrust::System => &SYSTEM,
+        TlsTrust::AllowUnknownCa => &PRIVATE,
+    };
+    cell.get_or_init(|| make_tls_config(trust))
+        .clone()
+        .map_err(RtmpError::Tls)
+}
+
+fn make_tls_config(trust: TlsTrust) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, unusable) = roots.add_parsable_certificates(found.certs);
+    tracing::debug!(added, unusable, "system certificate authorities");
+    let system = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .ok();
+    let verifier: Arc<dyn ServerCertVerifier> = match (trust, system) {
+        (TlsTrust::System, Some(system)) => system,
+        (TlsTrust::System, None) => {
+            return Err(rustls::Error::General(
+                "this machine has no certificate authorities: install ca-certificates".into(),
+            ));
+        }
+        (TlsTrust::AllowUnknownCa, system) => Arc::new(PrivateAuthority {
+            system,
+            provider: provider.clone(),
+        }),
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Every check of the ingest's certificate but its authority's: a private ingest's
+/// own authority (or a self-signed certificate) is accepted, while its dates, its
+/// signatures and the host name it is for are still checked.
+#[derive(Debug)]
+struct PrivateAuthority {
+    system: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
+
+/// Whether `e` says only that the certificate's authority is unknown: an authority
+/// missing from the system's, or a self-signed certificate that calls itself one
+/// (what `openssl req -x509` makes).
+fn unknown_authority(e: &rustls::Error) -> bool {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => true,
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            let inner: &(dyn std::error::Error + 'static) = &*other.0;
+            inner.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity)
+        }
+        _ => false,
+    }
+}
+
+fn invalid(e: webpki::Error) -> rustls::Error {
+    rustls::Error::InvalidCertificate(match e {
+        webpki::Error::CertExpired { .. } => CertificateError::Expired,
+        webpki::Error::CertNotValidYet { .. } => CertificateError::NotValidYet,
+        e => CertificateError::Other(rustls::OtherError(Arc::new(e))),
+    })
+}
+
+impl ServerCertVerifier for PrivateAuthority {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(system) = &self.system {
+            match system.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                Err(e) if unknown_authority(&e) => {}
+                known => return known,
+            }
+        }
+        // The top of the chain the ingest presented stands in for the authority.
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(invalid)?;
+        let top = intermediates.last().unwrap_or(end_entity);
+        let anchor = webpki::anchor_from_trusted_cert(top).map_err(invalid)?;
+        match cert.verify_for_usage(
+            self.provider.signature_verification_algorithms.all,
+            &[anchor],
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        ) {
+            // A self-signed certificate that calls itself an authority: its dates
+            // were checked before this.
+            Ok(_) | Err(webpki::Error::CaUsedAsEndEntity) => {}
+            Err(e) => return Err(invalid(e)),
+        }
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
