@@ -433,6 +433,17 @@ fn connect_rtmp(
     Ok((publisher, header, socket))
 }
 
+/// Runs `f` on the RTMP connection that carries media, if there is one.
+fn with_publisher<R>(shared: &Shared, f: impl FnOnce(&mut Publisher) -> R) -> Option<R> {
+    match lock(&shared.active).as_mut() {
+        Some(Active {
+            feed: Feed::Rtmp { publisher, .. },
+            ..
+        }) => Some(f(publisher)),
+        _ => None,
+    }
+}
+
 /// Runs one RTMP connection; `None` when it ended because of a stop, else why it
 /// failed.
 fn publish(
@@ -456,22 +467,12 @@ fn publish(
         if shared.stop.load(Ordering::SeqCst) {
             break None;
         }
-        let wants_write = match lock(&shared.active).as_ref() {
-            Some(Active {
-                feed: Feed::Rtmp { publisher, .. },
-                ..
-            }) => publisher.wants_write(),
-            _ => false,
-        };
+        // The lock is not held while waiting: the taps keep writing meanwhile.
+        let wants_write = with_publisher(shared, |p| p.wants_write()).unwrap_or(false);
         if let Err(e) = rtmp::wait(&socket, wants_write, rtmp::TICK) {
             break Some(e.to_string());
         }
-        if let Some(Active {
-            feed: Feed::Rtmp { publisher, .. },
-            ..
-        }) = lock(&shared.active).as_mut()
-            && let Err(e) = publisher.service()
-        {
+        if let Some(Err(e)) = with_publisher(shared, Publisher::service) {
             break Some(e.to_string());
         }
     };

@@ -252,7 +252,11 @@ impl Link {
             }
             wait(&self.socket, self.wants_write(), TICK)?;
             self.flush()?;
-            self.receive(into)?;
+            match self.receive(into) {
+                // What it said before closing (a refusal) comes first.
+                Err(RtmpError::Closed) if !into.is_empty() => break,
+                received => received?,
+            }
         }
         Ok(())
     }
@@ -459,7 +463,17 @@ impl Publisher {
         let mut input = Vec::new();
         while !events.contains(&want) {
             input.clear();
-            self.link.expect(&mut input, stop, deadline, stage)?;
+            self.link
+                .expect(&mut input, stop, deadline, stage)
+                .map_err(|e| match e {
+                    RtmpError::Closed if want == ClientSessionEvent::PublishRequestAccepted => {
+                        RtmpError::Refused(
+                            "it closed the connection when asked to publish: check the stream key"
+                                .into(),
+                        )
+                    }
+                    e => e,
+                })?;
             events.extend(self.handle(&input)?);
         }
         events.clear();
