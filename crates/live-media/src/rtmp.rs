@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest one wait on the socket lasts, so a stop is never kept waiting.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// A connection that takes nothing for this long while media waits is given up (and
+/// made anew), rather than left to drop frames until TCP itself gives up.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// RTMP chunks of 4 KB (OBS's size) rather than the protocol's 128 bytes.
 const CHUNK_SIZE: u32 = 4096;
 /// Status codes by which an ingest refuses or ends a publication.
@@ -53,6 +56,8 @@ pub(crate) enum RtmpError {
     Closed,
     #[error("the ingest did not answer within {} s ({stage})", SETUP_TIMEOUT.as_secs())]
     TimedOut { stage: &'static str },
+    #[error("the ingest has taken nothing for {} s", STALL_TIMEOUT.as_secs())]
+    Stalled,
     #[error("the ingest refused the show: {0}")]
     Refused(String),
     #[error("RTMP: {0}")]
@@ -110,6 +115,8 @@ struct Link {
     tls: Option<Box<ClientConnection>>,
     /// Bytes (before TLS) the socket has not taken yet, in order.
     pending: Vec<u8>,
+    /// When the socket last took bytes, or bytes began to wait.
+    moved: Instant,
 }
 
 impl Link {
@@ -139,6 +146,7 @@ impl Link {
             socket,
             tls,
             pending: Vec::new(),
+            moved: Instant::now(),
         })
     }
 
@@ -146,8 +154,16 @@ impl Link {
         !self.pending.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
+    /// Whether media has waited for a socket that took nothing for too long.
+    fn stalled(&self) -> bool {
+        self.wants_write() && self.moved.elapsed() > STALL_TIMEOUT
+    }
+
     /// Sends `bytes` after whatever waits, as far as the socket takes them now.
     fn send(&mut self, bytes: &[u8]) -> Result<(), RtmpError> {
+        if !self.wants_write() {
+            self.moved = Instant::now();
+        }
         if self.pending.is_empty() && self.tls.is_none() {
             let sent = write_some(&mut self.socket, bytes)?;
             self.pending.extend_from_slice(&bytes[sent..]);
@@ -161,7 +177,10 @@ impl Link {
     fn flush(&mut self) -> Result<(), RtmpError> {
         let Some(tls) = self.tls.as_mut() else {
             let sent = write_some(&mut self.socket, &self.pending)?;
-            self.pending.drain(..sent);
+            if sent > 0 {
+                self.moved = Instant::now();
+                self.pending.drain(..sent);
+            }
             return Ok(());
         };
         loop {
@@ -174,6 +193,7 @@ impl Link {
             self.pending.drain(..taken);
             while tls.wants_write() {
                 match tls.write_tls(&mut self.socket) {
+                    Ok(n) if n > 0 => self.moved = Instant::now(),
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -544,7 +564,11 @@ impl Publisher {
         let received = self.link.receive(&mut input);
         self.handle(&input)?;
         received?;
-        self.link.flush()
+        self.link.flush()?;
+        if self.link.stalled() {
+            return Err(RtmpError::Stalled);
+        }
+        Ok(())
     }
 
     /// Ends the publication (`deleteStream`) and sends what waits, for at most
@@ -709,5 +733,50 @@ impl ServerCertVerifier for PrivateAuthority {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_connection_that_takes_nothing_is_given_up_and_one_that_moves_is_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let socket = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        // An ingest that stops reading.
+        let (mut ingest, _) = listener.accept().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let mut link = Link {
+            socket,
+            tls: None,
+            pending: Vec::new(),
+            moved: Instant::now(),
+        };
+        let message = vec![7u8; 64 * 1024];
+        while link.pending.is_empty() {
+            link.send(&message).unwrap();
+        }
+        assert!(!link.stalled(), "media waiting a moment is no stall");
+        link.moved = Instant::now()
+            .checked_sub(STALL_TIMEOUT + Duration::from_secs(1))
+            .unwrap();
+        link.flush().unwrap();
+        assert!(link.stalled());
+
+        // The ingest reads again: what waited moves, and it is no longer stalled.
+        ingest
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut buf = vec![0u8; 1024 * 1024];
+        for _ in 0..100 {
+            let _ = ingest.read(&mut buf);
+            link.flush().unwrap();
+            if !link.stalled() {
+                return;
+            }
+        }
+        panic!("still stalled while the ingest reads");
     }
 }
