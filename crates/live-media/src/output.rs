@@ -240,8 +240,9 @@ impl Shared {
                 } else {
                     (delta.mseconds(), header.audio(&map))
                 };
-                publisher.send(video, body, ms);
-                self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
+                if publisher.send(video, body, ms) {
+                    self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
+                }
             }
             Feed::Streams {
                 video: v, audio, ..

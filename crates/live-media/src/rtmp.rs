@@ -518,11 +518,11 @@ impl Publisher {
         self.apply(vec![metadata, video, audio]).map(drop)
     }
 
-    /// Sends one message of media at `ms` (decode time) without waiting; a failure is
-    /// kept for [`Publisher::service`] to report.
-    pub fn send(&mut self, video: bool, body: Bytes, ms: u64) {
+    /// Sends one message of media at `ms` (decode time) without waiting; false when the
+    /// connection has failed (kept for [`Publisher::service`] to report).
+    pub fn send(&mut self, video: bool, body: Bytes, ms: u64) -> bool {
         if self.failed.is_some() {
-            return;
+            return false;
         }
         // RTMP's clock is 32 bits of milliseconds and wraps.
         let at = RtmpTimestamp::new(ms as u32);
@@ -537,7 +537,9 @@ impl Publisher {
         };
         if let Err(e) = sent {
             self.failed = Some(e);
+            return false;
         }
+        true
     }
 
     /// Bytes waiting for the socket.
