@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The broadcaster benchmark (make bench): the same show run three ways, each three
 # times, interleaved, side by side: live-cast; the bare gst-launch-1.0 pipeline with the
-# same elements and settings; ffmpeg with lavfi test sources and -f tee. Each: 720p30,
+# same elements and settings; ffmpeg with lavfi test sources and -f tee (each round
+# starts with the next way). Each: 720p30,
 # x264 veryfast 2.5 Mb/s, keyframe every 2 s, AAC 128 kb/s, one RTMP output to the local
 # nginx-rtmp (through the server's go-live) + a local Matroska recording. The picture is
 # the same in all three: videotestsrc's seven 100 % colour bars scrolling left 4 px a
@@ -74,6 +75,20 @@ run() { # WAY ROUND
       done
       latencies+=("$(python3 -c "import time; print(f'{$(date +%s.%N) - $t0:.2f}')")")
       wait "$pid"
+      # A slow go-live says where its time went: the log's first steps, from go-live.
+      if python3 -c "import sys; sys.exit(0 if ${latencies[-1]} > 0.5 else 1)"; then
+        python3 - "$t0" "$work/$way-$round.log" <<'PY'
+import datetime, re, sys
+t0, steps = float(sys.argv[1]), []
+for line in open(sys.argv[2], errors="replace"):
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    m = re.match(r"(\d{4}-\d\d-\d\dT[\d:.]+)Z\s+\w+\s+[\w:]+: (.*?)(?:\s+\w+=|$)", line)
+    if m:
+        t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
+        steps.append(f"{m.group(2)} +{t - t0:.2f} s")
+print("    slow go-live: " + "; ".join(steps[:5]))
+PY
+      fi
       ;;
     gst-launch)
       read -r id url < <(go_live "gst $round")
@@ -113,8 +128,11 @@ mb = float(re.search(r' rec ([0-9.]+) MB', l).group(1)); print(round(mb * 8000 /
 }
 
 echo "==> broadcaster: ${SHOW_S} s shows, $ROUNDS rounds, interleaved"
+# Each round starts with the next way (live-cast first, then gst-launch, then ffmpeg),
+# so no way always runs right after the same other one or always first.
+ways=(live-cast gst-launch ffmpeg)
 for round in $(seq 1 "$ROUNDS"); do
-  for way in live-cast gst-launch ffmpeg; do run "$way" "$round"; done
+  for i in 0 1 2; do run "${ways[(round - 1 + i) % 3]}" "$round"; done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -127,6 +145,15 @@ for way in live-cast gst-launch ffmpeg; do
   printf '%-11s %7.2f CPU-s (rounds %s; %.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
     "$spread" "$(python3 -c "print($c / $base_cpu)")" "$(python3 -c "print($c / $ff_cpu)")" "$r" "$k"
 done
+# Rounds are interleaved, so each round's ratios compare runs made side by side; a
+# single 60 s run of the same command swings by several per cent on a shared machine.
+round_ratios() { # OTHER
+  python3 -c "import statistics, sys; a, b = (list(map(float, x.split())) for x in sys.argv[1:]); \
+r = [x / y for x, y in zip(a, b)]; print(' '.join(f'{x:.2f}' for x in r) + f' (median {statistics.median(r):.2f})')" \
+    "${cpu[live-cast]}" "${cpu[$1]}"
+}
+echo "live-cast CPU ÷ gst-launch, round by round: $(round_ratios gst-launch)"
+echo "live-cast CPU ÷ ffmpeg, round by round:     $(round_ratios ffmpeg)"
 printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
 # The options x264 wrote into each way's stream (its SEI): the same work only if equal.
