@@ -454,7 +454,14 @@ impl Publisher {
         if input.is_empty() {
             return Ok(Vec::new());
         }
-        let results = self.session.handle_input(input).map_err(protocol)?;
+        // `rml_rtmp` panics on some ill-formed commands (one with fewer than three
+        // values): that is the ingest's fault, and it ends this connection, not the
+        // output's thread.
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.session.handle_input(input)
+        }))
+        .map_err(|_| protocol("the ingest sent a command this client cannot read"))?
+        .map_err(protocol)?;
         let events = self.apply(results)?;
         for event in &events {
             match event {
@@ -780,5 +787,44 @@ mod tests {
             }
         }
         panic!("still stalled while the ingest reads");
+    }
+
+    #[test]
+    fn an_ill_formed_command_from_the_ingest_is_an_error_not_a_crash() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ingest = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut handshake = Handshake::new(PeerType::Server);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = socket.read(&mut buf).unwrap();
+                match handshake.process_bytes(&buf[..n]).unwrap() {
+                    HandshakeProcessResult::InProgress { response_bytes } => {
+                        socket.write_all(&response_bytes).unwrap();
+                    }
+                    HandshakeProcessResult::Completed { response_bytes, .. } => {
+                        socket.write_all(&response_bytes).unwrap();
+                        break;
+                    }
+                }
+            }
+            // Answers `connect` with a command of one value: "_result", and nothing else.
+            let body = [&[2u8, 0, 7][..], b"_result"].concat();
+            let mut chunk = vec![3u8, 0, 0, 0, 0, 0, body.len() as u8, 20, 0, 0, 0, 0];
+            chunk.extend_from_slice(&body);
+            socket.write_all(&chunk).unwrap();
+            // Held open until the client gives up.
+            let _ = socket.read(&mut buf);
+        });
+        let url = IngestUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).unwrap();
+        let failure = Publisher::connect(&url, TlsTrust::System, &AtomicBool::new(false))
+            .err()
+            .expect("an ingest that answers nonsense is no ingest to publish to");
+        assert!(failure.to_string().contains("cannot read"), "{failure}");
+        ingest.join().unwrap();
     }
 }
