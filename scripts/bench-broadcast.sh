@@ -2,13 +2,13 @@
 # The broadcaster benchmark (make bench): the same show run three ways, each three
 # times, interleaved, side by side: live-cast; the bare gst-launch-1.0 pipeline with the
 # same elements and settings; ffmpeg with lavfi test sources and -f tee (each round
-# starts with the next way). Each: 720p30,
-# x264 veryfast 2.5 Mb/s, keyframe every 2 s, AAC 128 kb/s, one RTMP output to the local
-# nginx-rtmp (through the server's go-live) + a local Matroska recording. The picture is
-# the same in all three: videotestsrc's seven 100 % colour bars scrolling left 4 px a
-# frame with a clock (live-cast draws the bars once and scrolls copies; ffmpeg loops
-# the very frame videotestsrc drew; gst-launch keeps videotestsrc, which draws every
-# frame), and so are x264's options (checked in the streams).
+# starts with the next way). Each: 720p30, x264 veryfast 2.5 Mb/s, keyframe every 2 s,
+# AAC 128 kb/s, one RTMP output to the local nginx-rtmp (through the server's go-live)
+# + a local Matroska recording. The picture is the same in all three: videotestsrc's
+# seven 100 % colour bars scrolling left 4 px a frame with a clock (live-cast draws the
+# bars once and scrolls copies; ffmpeg loops the very frame videotestsrc drew;
+# gst-launch keeps videotestsrc, which draws every frame), and so are x264's options
+# (checked in the streams).
 # Prints median CPU seconds (and the rounds' range), peak RSS, the recordings' bit rates
 # (equal work only if they are close), the ratios, and live-cast's time from go-live to
 # the ingest hook confirming media.
