@@ -107,6 +107,71 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     assert_eq!(codecs(&mkv), vec!["aac", "h264"]);
 }
 
+// A missing camera, a recording folder that cannot be written, too little disk: each
+// is a clear error before anything is announced, so no viewer sees a show that
+// cannot start among the upcoming ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_that_cannot_start_is_never_announced() {
+    let app = feza_tests::spawn_app().await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let cases = [
+        (
+            "a missing camera",
+            GoLive {
+                source: live_media::Source::Devices {
+                    camera: "/dev/no-such-camera".into(),
+                    microphone: None,
+                },
+                ..test_show(dir.path(), vec![])
+            },
+            "live-cast devices",
+        ),
+        (
+            "an unwritable folder",
+            test_show(&not_a_dir.join("shows"), vec![]),
+            "not writable",
+        ),
+        (
+            "too little disk",
+            GoLive {
+                video: VideoProfile {
+                    bitrate_kbps: u32::MAX,
+                    ..VideoProfile::P360_30
+                },
+                ..test_show(dir.path(), vec![])
+            },
+            "free some space",
+        ),
+    ];
+    for (case, go, says) in cases {
+        let (_controls, rx) = tokio::sync::mpsc::channel(1);
+        let err = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {})
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{case}: went live"));
+        assert!(
+            matches!(err, live_studio::SessionError::Media(_)) && err.to_string().contains(says),
+            "{case}: {err}"
+        );
+        let mine = app.get(Some(&token), "/api/me/streams").await;
+        assert_eq!(
+            mine.body["streams"].as_array().map(Vec::len),
+            Some(0),
+            "{case}: a show was announced: {}",
+            mine.body
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing is left in the recording folder but what was there"
+    );
+}
+
 /// The codecs of show `id`'s HLS, once its playlist lists a segment.
 async fn hls_codecs(app: &feza_tests::TestApp, id: &str) -> Vec<String> {
     let playback = app.stream(None, id).await.playback_url.unwrap();

@@ -106,26 +106,44 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const RECORDING_PREFIX: &str = "feza-rec-";
 
 impl Broadcast {
+    /// What can be checked before a show is announced anywhere: GStreamer and every
+    /// element this broadcast uses, its devices, and a writable folder for the
+    /// recording with room for at least ten minutes of it. Nothing is opened or
+    /// written; the plugins are loaded, so the start that follows is quick.
+    pub fn preflight(config: &BroadcastConfig) -> Result<(), MediaError> {
+        init()?;
+        let dir = record_dir(&config.recording);
+        std::fs::create_dir_all(dir)
+            .and_then(|()| tempfile::Builder::new().prefix(".feza-").tempfile_in(dir))
+            .map_err(|e| MediaError::RecordDir {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        // The start warns of a disk close to full: once is enough.
+        check_space(
+            dir,
+            crate::profile::bytes_per_minute(&config.video, &config.audio),
+        )?;
+        capture::build(config).map(drop)
+    }
+
     pub fn start(config: BroadcastConfig) -> Result<Self, MediaError> {
         init()?;
         let bytes_per_minute = crate::profile::bytes_per_minute(&config.video, &config.audio);
         check_writable(&config.recording)?;
-        check_space(&config.recording, bytes_per_minute)?;
+        let dir = record_dir(&config.recording);
+        let minutes = check_space(dir, bytes_per_minute)
+            .inspect_err(|_| drop(std::fs::remove_file(&config.recording)))?;
+        if minutes < WARN_MINUTES {
+            tracing::warn!(minutes, path = %dir.display(), "little recording space left");
+        }
         let file_lock = std::fs::File::open(&config.recording)
             .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
             .map_err(|e| MediaError::RecordDir {
                 path: config.recording.display().to_string(),
                 reason: format!("cannot lock the recording: {e}"),
             })?;
-        let capture = capture::build(
-            &config.source,
-            &config.video,
-            &config.audio,
-            config.encoder,
-            config.preview,
-            &config.recording,
-        )
-        .inspect_err(|_| {
+        let capture = capture::build(&config).inspect_err(|_| {
             let _ = std::fs::remove_file(&config.recording);
         })?;
         // A recording that fails stops taking data at once (before the error reaches
@@ -384,20 +402,26 @@ impl Drop for Broadcast {
 const MIN_MINUTES: u64 = 10;
 const WARN_MINUTES: u64 = 30;
 
-fn minutes_left(recording: &std::path::Path, bytes_per_minute: u64) -> u64 {
-    let dir = recording.parent().unwrap_or(std::path::Path::new("."));
-    fs4::available_space(dir).map_or(0, |free| free / bytes_per_minute.max(1))
+/// The folder a recording is written in.
+fn record_dir(recording: &std::path::Path) -> &std::path::Path {
+    recording
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
 }
 
-fn check_space(recording: &std::path::Path, bytes_per_minute: u64) -> Result<(), MediaError> {
-    let dir = recording.parent().unwrap_or(std::path::Path::new("."));
+fn minutes_left(recording: &std::path::Path, bytes_per_minute: u64) -> u64 {
+    fs4::available_space(record_dir(recording)).map_or(0, |free| free / bytes_per_minute.max(1))
+}
+
+/// Minutes of recording `dir` holds; an error under [`MIN_MINUTES`].
+fn check_space(dir: &std::path::Path, bytes_per_minute: u64) -> Result<u64, MediaError> {
     let free = fs4::available_space(dir).map_err(|e| MediaError::RecordDir {
         path: dir.display().to_string(),
         reason: e.to_string(),
     })?;
     let minutes = free / bytes_per_minute.max(1);
     if minutes < MIN_MINUTES {
-        let _ = std::fs::remove_file(recording);
         return Err(MediaError::DiskSpace {
             path: dir.display().to_string(),
             minutes,
@@ -405,14 +429,11 @@ fn check_space(recording: &std::path::Path, bytes_per_minute: u64) -> Result<(),
             needed: MIN_MINUTES,
         });
     }
-    if minutes < WARN_MINUTES {
-        tracing::warn!(minutes, path = %dir.display(), "little recording space left");
-    }
-    Ok(())
+    Ok(minutes)
 }
 
 fn check_writable(path: &std::path::Path) -> Result<(), MediaError> {
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let dir = record_dir(path);
     let fail = |reason: String| MediaError::RecordDir {
         path: dir.display().to_string(),
         reason,

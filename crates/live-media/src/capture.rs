@@ -14,13 +14,12 @@
 //! shows what viewers see. The recording's branch starts with a valve on each tee: a
 //! recording that fails (a full disk) is shut off and cut loose; the show goes on.
 
-use crate::broadcast::Source;
+use crate::broadcast::{BroadcastConfig, Source};
 use crate::devices::{DeviceKind, open};
 use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::test_pattern;
 use crate::{MediaError, element};
 use gst::prelude::*;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -129,15 +128,16 @@ fn h264_encoder(
     Ok((enc, "x264enc"))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build(
-    source: &Source,
-    video: &VideoProfile,
-    audio: &AudioProfile,
-    encoder: EncoderChoice,
-    preview: bool,
-    recording: &Path,
-) -> Result<Capture, MediaError> {
+pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
+    let BroadcastConfig {
+        source,
+        video,
+        audio,
+        encoder,
+        preview,
+        recording,
+        ..
+    } = config;
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
     let (vsrc, clock) = match source {
@@ -172,7 +172,7 @@ pub(crate) fn build(
     let venc_queue = queue("feza-video-enc-queue")?;
     // Hardware encoders want their own formats (NV12 mostly).
     let venc_conv = element("videoconvert", "feza-video-enc-convert")?;
-    let (venc, encoder) = h264_encoder(encoder, video)?;
+    let (venc, encoder) = h264_encoder(*encoder, video)?;
     let vparse = element("h264parse", "feza-video-parse")?;
     // SPS/PPS before every keyframe, so a receiver joining mid-stream can decode.
     vparse.set_property("config-interval", -1i32);
@@ -286,7 +286,7 @@ pub(crate) fn build(
         Ok(sink)
     };
     let taps = (tap("video", &vtee)?, tap("audio", &atee)?);
-    let preview = if preview {
+    let preview = if *preview {
         Some(preview_branch(&pipeline, &raw_tee, video)?)
     } else {
         None

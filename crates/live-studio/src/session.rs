@@ -1,6 +1,7 @@
-//! A show session: the server's lifecycle around the media engine. Create and start
-//! the show, broadcast to its ingest (plus any extra destinations) while recording,
-//! then end it with the seller's outcome and finish the recording.
+//! A show session: the server's lifecycle around the media engine. Check the devices
+//! and the recording folder, create and start the show, broadcast to its ingest (plus
+//! any extra destinations) while recording, then end it with the seller's outcome and
+//! finish the recording. A show that cannot start is not left announced.
 
 use crate::client::{ApiClient, ClientError};
 use crate::queue::Queue;
@@ -127,29 +128,45 @@ pub async fn go_live(
     mut controls: tokio::sync::mpsc::Receiver<Control>,
     mut on_stats: impl FnMut(&Stats, Option<&Stream>),
 ) -> Result<SessionReport, SessionError> {
-    let show = client.create_stream(&go.title).await?;
-    let started = client.start(&show.id).await?;
-    let ingest = IngestUrl::parse(&format!(
-        "{}/{}",
-        started.ingest.url.trim_end_matches('/'),
-        started.ingest.stream_key
-    ))
-    .map_err(|e| SessionError::Ingest(e.to_string()))?;
-    tracing::info!(stream = %show.id, ingest = %ingest, "going live");
-
-    let mut outputs = vec![ingest];
-    outputs.extend(go.extra_ingests.iter().cloned());
-    let recording = go.record_dir.join(format!("{}.mkv", show.id));
-    let config = BroadcastConfig {
+    // A missing camera, a folder that cannot be written or a full disk is found
+    // before the show is announced: no viewer is shown a show that cannot start.
+    let mut config = BroadcastConfig {
         source: go.source.clone(),
         video: go.video,
         encoder: go.encoder,
-        outputs,
         tls: go.tls,
-        recording: recording.clone(),
+        recording: go.record_dir.join("next-show.mkv"),
         ..BroadcastConfig::default()
     };
-    let broadcast = blocking(move || Broadcast::start(config)).await??;
+    let checked = config.clone();
+    blocking(move || Broadcast::preflight(&checked)).await??;
+
+    let show = client.create_stream(&go.title).await?;
+    let started = match client.start(&show.id).await {
+        Ok(started) => started,
+        Err(e) => return Err(cancel_unstarted(client, &show.id, e.into()).await),
+    };
+    let ingest = match IngestUrl::parse(&format!(
+        "{}/{}",
+        started.ingest.url.trim_end_matches('/'),
+        started.ingest.stream_key
+    )) {
+        Ok(url) => url,
+        Err(e) => {
+            let e = SessionError::Ingest(e.to_string());
+            return Err(cancel_unstarted(client, &show.id, e).await);
+        }
+    };
+    tracing::info!(stream = %show.id, ingest = %ingest, "going live");
+
+    config.outputs = vec![ingest];
+    config.outputs.extend(go.extra_ingests.iter().cloned());
+    let recording = go.record_dir.join(format!("{}.mkv", show.id));
+    config.recording = recording.clone();
+    let broadcast = match blocking(move || Broadcast::start(config)).await? {
+        Ok(broadcast) => broadcast,
+        Err(e) => return Err(cancel_unstarted(client, &show.id, e.into()).await),
+    };
 
     let mut ticker = tokio::time::interval(go.stats_every);
     let deadline = async {
@@ -294,6 +311,20 @@ pub async fn go_live(
         mp4,
         recording_error: finished.recording_error,
     })
+}
+
+/// A show announced but never broadcast is cancelled on the server (nothing reached
+/// its ingest), so it is not left among the upcoming ones; returns `cause`.
+async fn cancel_unstarted(client: &ApiClient, id: &str, cause: SessionError) -> SessionError {
+    match client.cancel(id).await {
+        Ok(_) => {
+            tracing::warn!(stream = %id, "the show could not start, so it is cancelled on the server")
+        }
+        Err(e) => {
+            tracing::error!(stream = %id, "the show could not start and could not be cancelled ({e}): cancel it on the server")
+        }
+    }
+    cause
 }
 
 /// The recording sent to the server while it grows.
