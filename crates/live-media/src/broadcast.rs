@@ -106,11 +106,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const RECORDING_PREFIX: &str = "feza-rec-";
 
 impl Broadcast {
-    /// What can be checked before a show is announced anywhere: GStreamer and every
-    /// element this broadcast uses, its devices, and a writable folder for the
-    /// recording with room for at least ten minutes of it. Nothing is opened or
-    /// written; the plugins are loaded, so the start that follows is quick.
-    pub fn preflight(config: &BroadcastConfig) -> Result<(), MediaError> {
+    /// Checks and builds a broadcast without starting it: GStreamer and every element
+    /// it uses, its devices, and a writable folder (that of `config.recording`) with
+    /// room for at least ten minutes of recording. Nothing is opened, written or
+    /// connected yet, so this comes before a show is announced anywhere.
+    pub fn prepare(config: BroadcastConfig) -> Result<Prepared, MediaError> {
         init()?;
         let dir = record_dir(&config.recording);
         std::fs::create_dir_all(dir)
@@ -119,33 +119,54 @@ impl Broadcast {
                 path: dir.display().to_string(),
                 reason: e.to_string(),
             })?;
-        // The start warns of a disk close to full: once is enough.
         check_space(
             dir,
             crate::profile::bytes_per_minute(&config.video, &config.audio),
         )?;
-        capture::build(config).map(drop)
+        let capture = capture::build(&config)?;
+        Ok(Prepared { capture, config })
     }
 
+    /// Prepares and starts at once: records to `config.recording`, sends to
+    /// `config.outputs`.
     pub fn start(config: BroadcastConfig) -> Result<Self, MediaError> {
-        init()?;
+        let (recording, outputs) = (config.recording.clone(), config.outputs.clone());
+        Self::prepare(config)?.start(recording, outputs)
+    }
+}
+
+/// A broadcast checked and built by [`Broadcast::prepare`], not started yet.
+pub struct Prepared {
+    capture: capture::Capture,
+    config: BroadcastConfig,
+}
+
+impl Prepared {
+    /// Starts the show: creates `recording` (which must not exist yet), connects to
+    /// `outputs` (the first is the marketplace's) and sets everything playing.
+    pub fn start(
+        self,
+        recording: PathBuf,
+        outputs: Vec<IngestUrl>,
+    ) -> Result<Broadcast, MediaError> {
+        let Self { capture, config } = self;
         let bytes_per_minute = crate::profile::bytes_per_minute(&config.video, &config.audio);
-        check_writable(&config.recording)?;
-        let dir = record_dir(&config.recording);
+        check_writable(&recording)?;
+        let dir = record_dir(&recording);
         let minutes = check_space(dir, bytes_per_minute)
-            .inspect_err(|_| drop(std::fs::remove_file(&config.recording)))?;
+            .inspect_err(|_| drop(std::fs::remove_file(&recording)))?;
         if minutes < WARN_MINUTES {
             tracing::warn!(minutes, path = %dir.display(), "little recording space left");
         }
-        let file_lock = std::fs::File::open(&config.recording)
+        let file_lock = std::fs::File::open(&recording)
             .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
             .map_err(|e| MediaError::RecordDir {
-                path: config.recording.display().to_string(),
+                path: recording.display().to_string(),
                 reason: format!("cannot lock the recording: {e}"),
             })?;
-        let capture = capture::build(&config).inspect_err(|_| {
-            let _ = std::fs::remove_file(&config.recording);
-        })?;
+        capture
+            .recording_sink
+            .set_property("location", recording.to_string_lossy().as_ref());
         // A recording that fails stops taking data at once (before the error reaches
         // the tees); the rest of the show carries on.
         if let Some(bus) = capture.pipeline.bus() {
@@ -178,7 +199,7 @@ impl Broadcast {
             (u64::from(config.video.bitrate_kbps + config.audio.bitrate_kbps) * 1000 / 8 * 2)
                 .max(256 * 1024);
         let router = Router::new(capture.taps.clone());
-        let broadcast = Self {
+        let broadcast = Broadcast {
             _lock: file_lock,
             pipeline: capture.pipeline,
             bytes_per_minute,
@@ -200,9 +221,9 @@ impl Broadcast {
             router,
             outputs: Mutex::new(Vec::new()),
             next_output: AtomicUsize::new(0),
-            recording: config.recording,
+            recording,
         };
-        for url in config.outputs {
+        for url in outputs {
             broadcast.add_output(url);
         }
         if let Err(e) = broadcast.pipeline.set_state(gst::State::Playing) {
@@ -213,7 +234,9 @@ impl Broadcast {
         tracing::info!(recording = %broadcast.recording.display(), encoder = broadcast.encoder, "broadcast started");
         Ok(broadcast)
     }
+}
 
+impl Broadcast {
     /// Adds a destination while live; returns its output id.
     pub fn add_output(&self, url: IngestUrl) -> usize {
         let id = self.next_output.fetch_add(1, Ordering::Relaxed);

@@ -57,6 +57,8 @@ pub(crate) struct Capture {
     pub recording_failed: Arc<Mutex<Option<String>>>,
     /// Shut (`drop`) when the recording fails, so the tees never see its error.
     pub recording_valves: [gst::Element; 2],
+    /// Writes the recording; its `location` is set before the start.
+    pub recording_sink: gst::Element,
 }
 
 fn caps_filter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
@@ -135,7 +137,6 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         audio,
         encoder,
         preview,
-        recording,
         ..
     } = config;
     let pipeline = gst::Pipeline::with_name("feza-capture");
@@ -226,7 +227,6 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     // and can be uploaded while it grows.
     rec_mux.set_property("streamable", true);
     let rec_sink = element("filesink", "feza-rec-sink")?;
-    rec_sink.set_property("location", recording.to_string_lossy().as_ref());
     rec_sink.set_property("async", false);
     // Each block straight to the file: a buffer of 64 KB holds seconds of a calm
     // picture, lost to a crash or a full disk.
@@ -302,6 +302,7 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         videorate: vrate,
         recording_failed,
         recording_valves: [rec_vvalve, rec_avalve],
+        recording_sink: rec_sink,
     })
 }
 

@@ -13,7 +13,7 @@ mod remux;
 mod rtmp;
 mod test_pattern;
 
-pub use broadcast::{Broadcast, BroadcastConfig, Finished, Source, Stats, is_recording};
+pub use broadcast::{Broadcast, BroadcastConfig, Finished, Prepared, Source, Stats, is_recording};
 pub use capture::{PREVIEW_FPS, PREVIEW_WIDTH, PreviewFrame};
 pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};

@@ -130,16 +130,16 @@ pub async fn go_live(
 ) -> Result<SessionReport, SessionError> {
     // A missing camera, a folder that cannot be written or a full disk is found
     // before the show is announced: no viewer is shown a show that cannot start.
-    let mut config = BroadcastConfig {
+    let config = BroadcastConfig {
         source: go.source.clone(),
         video: go.video,
         encoder: go.encoder,
         tls: go.tls,
-        recording: go.record_dir.join("next-show.mkv"),
+        // Its folder is checked; the show's id names the file.
+        recording: go.record_dir.join("show.mkv"),
         ..BroadcastConfig::default()
     };
-    let checked = config.clone();
-    blocking(move || Broadcast::preflight(&checked)).await??;
+    let prepared = blocking(move || Broadcast::prepare(config)).await??;
 
     let show = client.create_stream(&go.title).await?;
     let started = match client.start(&show.id).await {
@@ -159,11 +159,11 @@ pub async fn go_live(
     };
     tracing::info!(stream = %show.id, ingest = %ingest, "going live");
 
-    config.outputs = vec![ingest];
-    config.outputs.extend(go.extra_ingests.iter().cloned());
+    let mut outputs = vec![ingest];
+    outputs.extend(go.extra_ingests.iter().cloned());
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
-    config.recording = recording.clone();
-    let broadcast = match blocking(move || Broadcast::start(config)).await? {
+    let file = recording.clone();
+    let broadcast = match blocking(move || prepared.start(file, outputs)).await? {
         Ok(broadcast) => broadcast,
         Err(e) => return Err(cancel_unstarted(client, &show.id, e.into()).await),
     };
