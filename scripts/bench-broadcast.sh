@@ -93,14 +93,14 @@ PY
     gst-launch)
       read -r id url < <(go_live "gst $round")
       # shellcheck disable=SC2046
-      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") </dev/null >/dev/null 2>&1 || true
+      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT -k 15 "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") </dev/null >/dev/null 2>&1 || true
       end_show "$id"
       ;;
     ffmpeg)
       # x264 set as x264enc sets it: a VBV of 600 ms (x264enc's vbv-buf-capacity),
       # x264's own shortest keyframe interval (checked at the end: the options x264 wrote).
       read -r id url < <(go_live "ffmpeg $round")
-      /usr/bin/time -f "%U %S %M" -o "$stats" ffmpeg -hide_banner -loglevel error -y -re \
+      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -k 15 $((SHOW_S + 30)) ffmpeg -hide_banner -loglevel error -y -re \
         -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
         -bufsize 1500k -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
@@ -118,8 +118,14 @@ PY
 mb = float(re.search(r' rec ([0-9.]+) MB', l).group(1)); print(round(mb * 8000 / max(1, h * 3600 + m * 60 + s)))")
   else
     # A streamable Matroska has no duration: the last video packet's time gives it.
-    kbps=$(ffprobe -v error -select_streams v -show_entries packet=pts_time -of csv=p=0 "$out" | tail -n 1 \
-      | python3 -c "import os, sys; print(round(os.path.getsize('$out') * 8 / 1000 / float(sys.stdin.read())))")
+    kbps=$(ffprobe -v error -select_streams v -show_entries packet=pts_time -of csv=p=0 "$out" 2>/dev/null | tail -n 1 \
+      | python3 -c "import os, sys; print(round(os.path.getsize('$out') * 8 / 1000 / float(sys.stdin.read())))" 2>/dev/null || true)
+  fi
+  # A baseline that stalls (gst-launch's tee waits on a connection that never takes
+  # data) has no figures: the round's run is made again.
+  if [[ -z $kbps ]]; then
+    echo "  round $round $way: no media recorded (the run stalled), so it runs again"
+    return 1
   fi
   cpu[$way]+="$(python3 -c "print($user + $sys)") "
   rss[$way]+="$((maxrss / 1024)) "
@@ -132,7 +138,10 @@ echo "==> broadcaster: ${SHOW_S} s shows, $ROUNDS rounds, interleaved"
 # so no way always runs right after the same other one or always first.
 ways=(live-cast gst-launch ffmpeg)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in 0 1 2; do run "${ways[(round - 1 + i) % 3]}" "$round"; done
+  for i in 0 1 2; do
+    way=${ways[(round - 1 + i) % 3]}
+    run "$way" "$round" || run "$way" "$round" || { echo "$way stalled twice: no figures" >&2; exit 1; }
+  done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
