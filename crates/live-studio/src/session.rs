@@ -142,30 +142,24 @@ pub async fn go_live(
     let prepared = blocking(move || Broadcast::prepare(config)).await??;
 
     let show = client.create_stream(&go.title).await?;
-    let started = match client.start(&show.id).await {
-        Ok(started) => started,
-        Err(e) => return Err(cancel_unstarted(client, &show.id, e.into()).await),
-    };
-    let ingest = match IngestUrl::parse(&format!(
-        "{}/{}",
-        started.ingest.url.trim_end_matches('/'),
-        started.ingest.stream_key
-    )) {
-        Ok(url) => url,
-        Err(e) => {
-            let e = SessionError::Ingest(e.to_string());
-            return Err(cancel_unstarted(client, &show.id, e).await);
-        }
-    };
-    tracing::info!(stream = %show.id, ingest = %ingest, "going live");
-
-    let mut outputs = vec![ingest];
-    outputs.extend(go.extra_ingests.iter().cloned());
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
-    let file = recording.clone();
-    let broadcast = match blocking(move || prepared.start(file, outputs)).await? {
+    let started = async {
+        let started = client.start(&show.id).await?;
+        let ingest = IngestUrl::parse(&format!(
+            "{}/{}",
+            started.ingest.url.trim_end_matches('/'),
+            started.ingest.stream_key
+        ))
+        .map_err(|e| SessionError::Ingest(e.to_string()))?;
+        tracing::info!(stream = %show.id, ingest = %ingest, "going live");
+        let mut outputs = vec![ingest];
+        outputs.extend(go.extra_ingests.iter().cloned());
+        let file = recording.clone();
+        Ok::<_, SessionError>(blocking(move || prepared.start(file, outputs)).await??)
+    };
+    let broadcast = match started.await {
         Ok(broadcast) => broadcast,
-        Err(e) => return Err(cancel_unstarted(client, &show.id, e.into()).await),
+        Err(e) => return Err(cancel_unstarted(client, &show.id, e).await),
     };
 
     let mut ticker = tokio::time::interval(go.stats_every);
