@@ -122,8 +122,13 @@ mb = float(re.search(r' rec ([0-9.]+) MB', l).group(1)); print(round(mb * 8000 /
       | python3 -c "import os, sys; print(round(os.path.getsize('$out') * 8 / 1000 / float(sys.stdin.read())))" 2>/dev/null || true)
   fi
   # A baseline that stalls (gst-launch's tee waits on a connection that never takes
-  # data) has no figures: the round's run is made again.
+  # data) has no figures: the round's run is made again. live-cast is never re-run:
+  # a show of its that records nothing is a failure to see.
   if [[ -z $kbps ]]; then
+    if [[ $way == live-cast ]]; then
+      echo "live-cast recorded nothing in round $round; its log:" >&2; tail -n 20 "$work/$way-$round.log" >&2
+      exit 1
+    fi
     echo "  round $round $way: no media recorded (the run stalled), so it runs again"
     return 1
   fi
