@@ -22,7 +22,8 @@ start_stack() {
   api_port=$(free_port) rtmp_port=$(free_port) hls_port=$(free_port)
   api=http://127.0.0.1:$api_port
   secret=bench-hook-secret-0123456789
-  bash scripts/ingest.sh render "$work/ingest" "127.0.0.1:$rtmp_port" "127.0.0.1:$hls_port" "$api/hooks/ingest" "$secret"
+  bash scripts/ingest.sh render "$work/ingest" "127.0.0.1:$rtmp_port" "127.0.0.1:$hls_port" "$api/hooks/ingest" "$secret" \
+    "127.0.0.1:$(free_port)"
   setsid bash scripts/ingest.sh run "$work/ingest" & pids+=($!)
   FEZA_LISTEN=127.0.0.1:$api_port DATABASE_URL=sqlite://$work/feza.db FEZA_DATA_DIR=$work/data \
     FEZA_HOOK_SECRET=$secret FEZA_INGEST_URL=rtmp://127.0.0.1:$rtmp_port/live RUST_LOG=warn \

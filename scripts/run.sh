@@ -11,6 +11,7 @@ data=${FEZA_DATA_DIR:-$root/data}
 listen=${FEZA_LISTEN:-127.0.0.1:8080}
 rtmp_listen=${FEZA_RTMP_LISTEN:-127.0.0.1:1935}
 hls_listen=${FEZA_HLS_LISTEN:-127.0.0.1:8088}
+heartbeat_listen=${FEZA_INGEST_HEARTBEAT_LISTEN:-127.0.0.1:8089}
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
 
@@ -55,7 +56,8 @@ wait_for() { # URL WHAT
 }
 
 echo "==> ingest (nginx-rtmp) on rtmp://$rtmp_listen, HLS on http://$hls_listen"
-bash scripts/ingest.sh render "$data/ingest" "$rtmp_listen" "$hls_listen" "http://$listen/hooks/ingest" "$FEZA_HOOK_SECRET"
+bash scripts/ingest.sh render "$data/ingest" "$rtmp_listen" "$hls_listen" "http://$listen/hooks/ingest" "$FEZA_HOOK_SECRET" \
+  "$heartbeat_listen"
 spawn bash scripts/ingest.sh run "$data/ingest"
 wait_for "http://$hls_listen/health" "nginx-rtmp"
 

@@ -45,6 +45,8 @@ pub struct Ingest {
 pub struct IngestPorts {
     pub rtmp: u16,
     pub http: u16,
+    /// Where nginx relays its publishers' heartbeats to the server.
+    pub heartbeat: u16,
 }
 
 impl IngestPorts {
@@ -52,6 +54,7 @@ impl IngestPorts {
         Self {
             rtmp: free_port(),
             http: free_port(),
+            heartbeat: free_port(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Ingest {
             .arg(format!("127.0.0.1:{http_port}"))
             .arg(hook_base)
             .arg(secret)
+            .arg(format!("127.0.0.1:{}", ports.heartbeat))
             .status()
             .expect("run scripts/ingest.sh");
         assert!(rendered.success(), "rendering the nginx config failed");

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod probe;
 
 pub mod browser;
+pub mod relay;
 pub mod sse;
 
 use live_core::api::{StartResponse, Stream};
@@ -15,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -157,6 +159,22 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         dir,
         stop: Some(stop),
         task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Stops this server, as a restart or a crash would, keeping its database.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the server stops within 10 s")
+                .expect("the server task")
+                .expect("the server stops cleanly");
+        }
     }
 }
 
@@ -483,5 +501,35 @@ pub fn test_show(
         queue: None,
         progressive_upload: false,
         keep_local: true,
+    }
+}
+
+/// What the code under test logs (info and up, every test of this binary) from the
+/// first call on: what a seller reads on `live-cast`'s terminal.
+pub fn captured_logs() -> String {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_env_filter("info")
+            .with_writer(move || LogWriter(sink.clone()))
+            .try_init()
+            .expect("no other log subscriber in the tests");
+        logs
+    });
+    String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -387,6 +387,15 @@ async fn a_silent_ingest_is_taken_as_dropped_and_an_ended_show_loses_its_publish
         },
     )
     .await;
+    // Stored as such (the sweeper runs every second), not only seen so when read.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The publisher was there all along (the server did not hear it): its next
+    // heartbeat puts it back.
+    app.update_hook(&id, "1").await.expect(StatusCode::OK);
+    assert_eq!(
+        app.stream(Some(&maria), &id).await.ingest_state,
+        Some(IngestState::Connected)
+    );
 
     let (other, _) = live_show(&app, &maria, "Second show").await;
     app.update_hook(&other, "1").await.expect(StatusCode::OK);
@@ -394,6 +403,46 @@ async fn a_silent_ingest_is_taken_as_dropped_and_an_ended_show_loses_its_publish
     app.update_hook(&other, "1")
         .await
         .expect(StatusCode::FORBIDDEN);
+}
+
+// The server is down longer than a silence and a grace period, while the ingest kept
+// the publisher: when it is back the show is still live, and the ingest's next
+// heartbeat finds it so. Silence counts again from then on.
+#[tokio::test]
+async fn a_server_that_was_down_does_not_end_shows_whose_publisher_stayed() {
+    let opts = AppOptions {
+        ingest_stale_s: 1,
+        reconnect_grace_s: 2,
+        ..Default::default()
+    };
+    let mut before = spawn_app_with(opts.clone()).await;
+    let maria = before.seller("Maria").await;
+    let (id, _) = live_show(&before, &maria, "Spring sale").await;
+    before.update_hook(&id, "1").await.expect(StatusCode::OK);
+    before.shut_down().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let app = spawn_app_with(AppOptions {
+        database_url: Some(before.state.database_url.to_string()),
+        ..opts
+    })
+    .await;
+    let s = app.stream(Some(&maria), &id).await;
+    assert_eq!(
+        (s.status, s.ingest_state),
+        (StreamStatus::Live, Some(IngestState::Connected))
+    );
+    app.update_hook(&id, "1").await.expect(StatusCode::OK);
+    assert!(app.section_ids("live").await.contains(&id));
+    eventually(
+        "a publisher silent while the server listens to count as dropped",
+        Duration::from_secs(10),
+        || async {
+            (app.stream(Some(&maria), &id).await.ingest_state == Some(IngestState::Reconnecting))
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

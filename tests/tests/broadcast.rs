@@ -5,12 +5,13 @@
 use feza_tests::probe::{
     audio_span_s, codecs, duration_s, largest_video_gap, video_pts, video_span_s,
 };
+use feza_tests::relay::Relay;
 use feza_tests::{eventually, stack, test_show, workspace_bin};
 use live_core::StreamStatus;
 use live_media::VideoProfile;
 use live_studio::{ApiClient, GoLive};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SHOW: Duration = Duration::from_secs(8);
 
@@ -105,6 +106,96 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     // The crash-safe recording is kept beside it (it is what a replay upload sends).
     let mkv = report.recording.unwrap().to_string_lossy().into_owned();
     assert_eq!(codecs(&mkv), vec!["aac", "h264"]);
+}
+
+// The server stops answering mid-show (connections open, no replies: an overloaded or
+// cut-off server). Nothing of the show needs it: the stats go on every tick, the seller
+// is told, the end comes the moment it is asked for, and the show is ended on the
+// server once it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_never_holds_up_the_show() {
+    feza_tests::captured_logs(); // from now on
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let relay = Relay::start(&app.base).await;
+    let client = ApiClient::new(&relay.base(), &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let ticks = Arc::new(Mutex::new(Vec::<(Instant, String)>::new()));
+    let seen = ticks.clone();
+    let (end, end_rx) = tokio::sync::oneshot::channel::<()>();
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = live_studio::session::go_live(
+        &client,
+        test_show(record_dir.path(), vec![]),
+        async {
+            let _ = end_rx.await;
+        },
+        rx,
+        move |stats, show| {
+            let line = live_studio::session::stats_line(stats, show);
+            seen.lock().unwrap().push((Instant::now(), line));
+        },
+    );
+    let hang = Duration::from_secs(12);
+    let seller = async {
+        app.first_live_show(Duration::from_secs(15)).await;
+        relay.hang(true);
+        let hung_at = Instant::now();
+        tokio::time::sleep(hang).await;
+        let ended_at = Instant::now();
+        let _ = end.send(());
+        // Still hung for a while after the seller ends the show.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        relay.hang(false);
+        (hung_at, ended_at)
+    };
+    let (report, (hung_at, ended_at)) = tokio::join!(session, seller);
+    let report = report.expect("the show ends once the server answers again");
+
+    let ticks = ticks.lock().unwrap();
+    let while_hung: Vec<&String> = ticks
+        .iter()
+        .filter(|(t, _)| *t > hung_at && *t <= ended_at)
+        .map(|(_, l)| l)
+        .collect();
+    // A tick every 0.5 s: 24 while the server hangs.
+    assert!(
+        while_hung.len() >= 18,
+        "{} stats lines in {hang:?} of a hung server: {ticks:#?}",
+        while_hung.len()
+    );
+    assert!(
+        while_hung
+            .iter()
+            .all(|l| l.contains("out0") && l.contains(" live ")),
+        "the ingest does not need the server: {while_hung:#?}"
+    );
+    // The broadcast stopped when the seller ended it, not when the server came back.
+    let last_tick = ticks.last().unwrap().0;
+    assert!(
+        last_tick <= ended_at + Duration::from_secs(1),
+        "stats went on {:?} after the end was asked for",
+        last_tick.duration_since(ended_at)
+    );
+    let mp4 = report
+        .mp4
+        .expect("a saved show")
+        .to_string_lossy()
+        .into_owned();
+    let recorded = duration_s(&mp4);
+    let shown = report.duration.as_secs_f64();
+    assert!(
+        (recorded - shown).abs() <= 0.5,
+        "recording {recorded:.2} s for a show of {shown:.2} s"
+    );
+    assert_eq!(report.stream.status, StreamStatus::Archived);
+    let logs = feza_tests::captured_logs();
+    assert!(
+        logs.lines().any(
+            |l| l.contains("the server has not answered for") && l.contains("the show goes on")
+        ),
+        "the seller is told the server is silent: {logs}"
+    );
 }
 
 // A missing camera, a recording folder that cannot be written, too little disk: each
@@ -250,6 +341,17 @@ async fn run_until_notified(
     (report, lines)
 }
 
+/// Waits until the server has show `id` live with its ingest connected.
+async fn connected_again(app: &feza_tests::TestApp, token: &str, id: &str, within: Duration) {
+    eventually("the ingest to be connected again", within, || async {
+        let s = app.stream(Some(token), id).await;
+        (s.ingest_state == Some(live_core::IngestState::Connected)
+            && s.status == StreamStatus::Live)
+            .then_some(())
+    })
+    .await;
+}
+
 /// The recording is whole: no jump over two frame durations, frames within 2 %.
 fn assert_gapless(file: &str, fps: u32) {
     let media = duration_s(file);
@@ -264,6 +366,72 @@ fn assert_gapless(file: &str, fps: u32) {
         gap <= 2.0 / f64::from(fps) + 1e-3,
         "a gap of {gap:.3} s in {file}"
     );
+}
+
+// The ingest's heartbeats to the server hang for longer than the server's silence
+// limit and nginx-rtmp's own timeout (a server that is down, restarting or stuck):
+// nginx keeps the publisher, viewers keep the show, and when the server hears the
+// heartbeats again the same connection is taken back, never cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_whose_server_stops_answering_keeps_the_show_on_air() {
+    use feza_tests::ingest::{Ingest, IngestPorts};
+    let ports = IngestPorts::pick();
+    let app = feza_tests::spawn_app_with(feza_tests::AppOptions {
+        ingest_url: ports.ingest_url(),
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let relay = Relay::start(&app.base).await;
+    let _ingest = Ingest::start(
+        ports,
+        &format!("{}/hooks/ingest", relay.base()),
+        feza_tests::HOOK_SECRET,
+    );
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(
+        &client,
+        test_show(record_dir.path(), vec![]),
+        stop.clone(),
+        rx,
+    );
+    let script = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        // The first heartbeats (every 3 s) reach the server.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        relay.hang(true);
+        // Past the server's 10 s of silence and nginx-rtmp's 10 s wait for an answer.
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let silent = app.stream(Some(&token), &id).await.ingest_state;
+        relay.hang(false);
+        connected_again(&app, &token, &id, Duration::from_secs(15)).await;
+        // A few heartbeats more, answered.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop.notify_one();
+        silent
+    };
+    let ((report, lines), silent) = tokio::join!(session, script);
+    assert_eq!(
+        silent,
+        Some(live_core::IngestState::Reconnecting),
+        "the server heard nothing for 15 s"
+    );
+    assert_eq!(report.stream.status, StreamStatus::Archived);
+    assert!(
+        lines.iter().all(|l| !l.contains("reconnecting")),
+        "the publisher was never cut: {lines:#?}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains(" live ") && last.contains("reconnects 0"),
+        "{last}"
+    );
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,17 +457,7 @@ async fn the_broadcaster_reconnects_by_itself_after_the_ingest_dies_and_the_reco
         tokio::time::sleep(Duration::from_secs(10)).await;
         tokio::task::block_in_place(|| ingest.restart());
         // The broadcaster comes back by itself; the same show goes on.
-        eventually(
-            "the ingest to be connected again",
-            Duration::from_secs(60),
-            || async {
-                let s = app.stream(Some(&token), &id).await;
-                (s.ingest_state == Some(live_core::IngestState::Connected)
-                    && s.status == StreamStatus::Live)
-                    .then_some(())
-            },
-        )
-        .await;
+        connected_again(&app, &token, &id, Duration::from_secs(60)).await;
         assert_eq!(app.stream(None, &id).await.started_at, started);
         tokio::time::sleep(Duration::from_secs(3)).await;
         stop.notify_one();

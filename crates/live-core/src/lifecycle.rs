@@ -184,6 +184,17 @@ pub struct Policy {
     pub stale_after: TimeDelta,
     /// How long a show ended by a lost ingest can still be saved.
     pub save_window: TimeDelta,
+    /// Since when the server has been there to hear the ingest (its start). A silence
+    /// before that is the server's, not the publisher's: silences and grace periods
+    /// count from here at the earliest.
+    pub listening_since: Option<Timestamp>,
+}
+
+impl Policy {
+    /// `t`, or when the server began listening if that is later.
+    fn heard_from(&self, t: Timestamp) -> Timestamp {
+        self.listening_since.map_or(t, |since| since.max(t))
+    }
 }
 
 impl Default for Policy {
@@ -193,6 +204,7 @@ impl Default for Policy {
             reconnect_grace: TimeDelta::seconds(60),
             stale_after: TimeDelta::seconds(20),
             save_window: TimeDelta::days(7),
+            listening_since: None,
         }
     }
 }
@@ -323,14 +335,14 @@ impl Lifecycle {
                         LiveIngest::Connected {
                             last_update: Some(seen),
                         },
-                } if now - seen > policy.stale_after => Self::Live {
+                } if now - policy.heard_from(seen) > policy.stale_after => Self::Live {
                     started_at,
                     ingest: LiveIngest::Reconnecting { since: seen },
                 },
                 Self::Live {
                     started_at,
                     ingest: LiveIngest::Reconnecting { since },
-                } if now - since > policy.reconnect_grace => Self::Ended {
+                } if now - policy.heard_from(since) > policy.reconnect_grace => Self::Ended {
                     started_at: Some(started_at),
                     ended_at: since,
                     reason: EndReason::IngestLost,
@@ -410,13 +422,9 @@ impl Lifecycle {
                 Err(refuse("its stream key lapsed; go live again for a new one"))
             }
 
-            (
-                Self::Live {
-                    started_at,
-                    ingest: Connected { .. },
-                },
-                Transition::MediaUpdate,
-            ) => Ok(Self::Live {
+            // A heartbeat for a publisher taken as gone because the server heard
+            // nothing (it was down or slow, not the publisher) puts it back.
+            (Self::Live { started_at, .. }, Transition::MediaUpdate) => Ok(Self::Live {
                 started_at,
                 ingest: Connected {
                     last_update: Some(now),
@@ -603,6 +611,52 @@ mod tests {
                 ingest: LiveIngest::Reconnecting { since: t(5) }
             }
         );
+    }
+
+    #[test]
+    fn a_heartbeat_after_a_silence_means_the_publisher_never_left() {
+        let p = policy();
+        let updated = live_at(0).apply(Transition::MediaUpdate, t(5), &p).unwrap();
+        // The server heard nothing for 30 s (it was down), then the ingest's heartbeat.
+        let back = updated.apply(Transition::MediaUpdate, t(35), &p).unwrap();
+        assert_eq!(
+            back,
+            Lifecycle::Live {
+                started_at: t(0),
+                ingest: LiveIngest::Connected {
+                    last_update: Some(t(35))
+                }
+            }
+        );
+        // Past the grace period the show has ended: too late for a heartbeat.
+        assert!(updated.apply(Transition::MediaUpdate, t(90), &p).is_err());
+    }
+
+    #[test]
+    fn a_server_that_was_down_counts_silence_from_its_start() {
+        let updated = live_at(0)
+            .apply(Transition::MediaUpdate, t(5), &policy())
+            .unwrap();
+        // Down from t(6) to t(300): it heard nothing, and neither could anyone else.
+        let p = Policy {
+            listening_since: Some(t(300)),
+            ..policy()
+        };
+        assert_eq!(
+            updated.settle(t(310), &p).ingest_state(),
+            Some(IngestState::Connected)
+        );
+        let back = updated.apply(Transition::MediaUpdate, t(302), &p).unwrap();
+        assert_eq!(back.ingest_state(), Some(IngestState::Connected));
+        // Still silent once it has listened long enough: dropped, then lost, as ever,
+        // and the show ended when it was last heard.
+        assert_eq!(
+            updated.settle(t(321), &p).ingest_state(),
+            Some(IngestState::Reconnecting)
+        );
+        let lost = updated.settle(t(361), &p);
+        assert_eq!(lost.end_reason(), Some(EndReason::IngestLost));
+        assert_eq!(lost.ended_at(), Some(t(5)));
     }
 
     #[test]

@@ -53,6 +53,8 @@ impl Settings {
                 wait_timeout: TimeDelta::seconds(cfg.ingest_wait_s.into()),
                 reconnect_grace: TimeDelta::seconds(cfg.reconnect_grace_s.into()),
                 stale_after: TimeDelta::seconds(cfg.ingest_stale_s.into()),
+                // Whatever the ingest said while this server was down went unheard.
+                listening_since: Some(chrono::Utc::now()),
                 ..Policy::default()
             },
             public_base: cfg.public_base(),

@@ -352,6 +352,9 @@ async fn store(
         .flatten();
     let client = match after.ingest_state() {
         Some(IngestState::Connected) => change.client.clone().or_else(|| row.ingest_client.clone()),
+        // Kept while reconnecting: a heartbeat from that connection (the silence was
+        // the server's) puts it back.
+        Some(IngestState::Reconnecting) => row.ingest_client.clone(),
         _ => None,
     };
     let archiving =

@@ -13,8 +13,9 @@ use live_media::{
     VideoProfile,
 };
 use std::future::Future;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -163,6 +164,9 @@ pub async fn go_live(
     };
 
     let mut ticker = tokio::time::interval(go.stats_every);
+    // A tick held up (a busy machine) is not made up for with a burst of lines.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let server = follow_show(client, &show.id, go.stats_every);
     let deadline = async {
         match go.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -173,7 +177,7 @@ pub async fn go_live(
     let mut server_view: Option<Stream> = None;
     let mut controls_open = true;
     let mut progressive: Option<Progressive> = None;
-    let mut counts: Option<tokio::sync::watch::Receiver<Option<live_core::api::Counts>>> = None;
+    let mut counts: Option<watch::Receiver<Option<live_core::api::Counts>>> = None;
     let mut last_drops = 0u64;
     let media_failure = loop {
         tokio::select! {
@@ -198,7 +202,7 @@ pub async fn go_live(
                 if let Err(e) = broadcast.poll() {
                     break Some(e);
                 }
-                if let Ok(s) = client.stream(&show.id).await {
+                if let Some(s) = server.borrow().clone() {
                     server_view = Some(s);
                 }
                 let stats = broadcast.stats();
@@ -215,7 +219,7 @@ pub async fn go_live(
                 if progressive.is_none() && is_live && go.progressive_upload
                     && let Some(queue) = &go.queue
                 {
-                    progressive = Progressive::start(client, queue, &show.id, &recording).await;
+                    progressive = Some(Progressive::start(client, queue, &show.id, &recording));
                 }
                 if let Some(p) = &progressive {
                     // The live stream comes first: the upload waits while the
@@ -232,8 +236,9 @@ pub async fn go_live(
         }
     };
     let finished = blocking(move || broadcast.stop()).await?;
+    drop(server);
     let progressive_url = match progressive.take() {
-        Some(p) => Some(p.stop().await),
+        Some(p) => p.stop().await,
         None => None,
     };
     if let Some(e) = media_failure {
@@ -321,49 +326,63 @@ async fn cancel_unstarted(client: &ApiClient, id: &str, cause: SessionError) -> 
     cause
 }
 
-/// The recording sent to the server while it grows.
+/// How often a progressive upload the server did not take is asked for again.
+const PROGRESSIVE_RETRY: Duration = Duration::from_secs(5);
+
+/// The recording sent to the server while it grows. Everything it asks of the server
+/// happens in a task of its own: a slow server never holds up the show.
 struct Progressive {
-    url: String,
-    congested: tokio::sync::watch::Sender<bool>,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    congested: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    /// Ends with the upload's URL, if the server gave one.
+    task: tokio::task::JoinHandle<Option<String>>,
 }
 
 impl Progressive {
-    async fn start(
-        client: &ApiClient,
-        queue: &Queue,
-        stream_id: &str,
-        recording: &std::path::Path,
-    ) -> Option<Self> {
+    fn start(client: &ApiClient, queue: &Queue, stream_id: &str, recording: &Path) -> Self {
         let tus = TusClient::new(client);
-        let filename = recording
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let url = match tus.create(stream_id, None, &filename).await {
-            Ok(url) => url,
-            Err(e) => {
-                tracing::warn!(
-                    "progressive upload not started ({e}); the recording uploads after the show"
-                );
-                return None;
-            }
-        };
-        // Remembered now, so a crash mid-show resumes this upload.
-        if let Err(e) = async {
-            queue.enqueue(stream_id, recording, false).await?;
-            queue.set_url(stream_id, &url).await
-        }
-        .await
-        {
-            tracing::warn!("could not note the progressive upload in the queue: {e}");
-        }
-        tracing::info!("progressive upload started");
-        let (congested, mut congested_rx) = tokio::sync::watch::channel(false);
-        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
-        let (task_url, path) = (url.clone(), recording.to_owned());
+        let (queue, stream_id, path) = (queue.clone(), stream_id.to_owned(), recording.to_owned());
+        let (congested, mut congested_rx) = watch::channel(false);
+        let (stop, mut stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let filename = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // Until the server takes it (or the show ends first: then the queue sends
+            // it all after the show).
+            let mut told = false;
+            let url = loop {
+                tokio::select! {
+                    created = tus.create(&stream_id, None, &filename) => match created {
+                        Ok(url) => break url,
+                        Err(e) if !told => {
+                            tracing::warn!(
+                                "progressive upload not started ({e}); it is tried again every \
+                                 {} s while live, or the recording uploads after the show",
+                                PROGRESSIVE_RETRY.as_secs()
+                            );
+                            told = true;
+                        }
+                        Err(e) => tracing::debug!("progressive upload not started: {e}"),
+                    },
+                    _ = stop_rx.changed() => return None,
+                }
+                tokio::select! {
+                    _ = stop_rx.changed() => return None,
+                    () = tokio::time::sleep(PROGRESSIVE_RETRY) => {}
+                }
+            };
+            // Remembered now, so a crash mid-show resumes this upload.
+            if let Err(e) = async {
+                queue.enqueue(&stream_id, &path, false).await?;
+                queue.set_url(&stream_id, &url).await
+            }
+            .await
+            {
+                tracing::warn!("could not note the progressive upload in the queue: {e}");
+            }
+            tracing::info!("progressive upload started");
             loop {
                 if *stop_rx.borrow() {
                     break;
@@ -371,7 +390,7 @@ impl Progressive {
                 if !*congested_rx.borrow_and_update() {
                     let opts = SendOptions::default();
                     tokio::select! {
-                        sent = send_file(&tus, &task_url, &path, false, opts, |_| {}) => {
+                        sent = send_file(&tus, &url, &path, false, opts, |_| {}) => {
                             if let Err(e) = sent {
                                 tracing::warn!("progressive upload paused: {e}");
                             }
@@ -386,22 +405,75 @@ impl Progressive {
                     () = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
+            Some(url)
         });
-        Some(Self {
-            url,
+        Self {
             congested,
             stop,
             task,
-        })
+        }
     }
 
     /// Stops (a request in flight is cut; the server keeps what arrived); returns the
-    /// upload's URL for the queue.
-    async fn stop(self) -> String {
+    /// upload's URL for the queue, if it was created.
+    async fn stop(self) -> Option<String> {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
-        self.url
+        self.task.await.ok().flatten()
     }
+}
+
+/// How long one look at the show on the server may take before it counts as silence.
+const SERVER_LOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// After this long without an answer from the server, the seller is told (once).
+const SERVER_SILENCE_WARNING: Duration = Duration::from_secs(10);
+
+/// Follows the server's view of show `id` (its status and counts) every `every` until
+/// the receiver is dropped, in a task of its own: a server that is slow or gone never
+/// holds up the stats, the controls or the end of the show, none of which needs it.
+/// The seller is told when it stops answering, and when it answers again.
+fn follow_show(client: &ApiClient, id: &str, every: Duration) -> watch::Receiver<Option<Stream>> {
+    let (tx, rx) = watch::channel(None);
+    let (client, id) = (client.clone(), id.to_owned());
+    tokio::spawn(async move {
+        let mut answered = Instant::now();
+        let mut warned = false;
+        loop {
+            let look = tokio::time::timeout(SERVER_LOOK_TIMEOUT, client.stream(&id));
+            let seen = tokio::select! {
+                () = tx.closed() => return,
+                seen = look => seen,
+            };
+            match seen {
+                Ok(Ok(stream)) => {
+                    if warned {
+                        tracing::info!("the server answers again");
+                    }
+                    (answered, warned) = (Instant::now(), false);
+                    let _ = tx.send(Some(stream));
+                }
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {} s", SERVER_LOOK_TIMEOUT.as_secs()),
+                    };
+                    tracing::debug!("the server's view of the show is unavailable: {why}");
+                    if !warned && answered.elapsed() >= SERVER_SILENCE_WARNING {
+                        tracing::warn!(
+                            "the server has not answered for {} s ({why}); the show goes on: the \
+                             ingest and the recording do not need it",
+                            answered.elapsed().as_secs()
+                        );
+                        warned = true;
+                    }
+                }
+            }
+            tokio::select! {
+                () = tx.closed() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+    rx
 }
 
 fn mb(bytes: u64) -> String {
@@ -486,7 +558,7 @@ pub struct Recovered {
 /// Finds recordings in `record_dir` that no broadcast holds and that were never
 /// finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
 /// show on the server (a show whose ingest was lost can be saved for 7 days).
-pub async fn recover(client: &ApiClient, record_dir: &std::path::Path) -> Vec<Recovered> {
+pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
     let Ok(entries) = std::fs::read_dir(record_dir) else {
         return Vec::new();
     };
