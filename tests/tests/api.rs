@@ -294,6 +294,24 @@ async fn unknown_keys_and_hooks_without_the_secret_are_refused() {
     app.hook("relay", Some(HOOK_SECRET), &relay)
         .await
         .expect(StatusCode::OK);
+    // The secret may come in a header instead (the ingest's heartbeat relay sends it
+    // so); a wrong one there is refused as well.
+    let update = [
+        ("call", "update_publish"),
+        ("name", key.as_str()),
+        ("clientid", "1"),
+    ];
+    for (secret, status) in [
+        ("wrong-secret-wrong-secret", StatusCode::FORBIDDEN),
+        (HOOK_SECRET, StatusCode::OK),
+    ] {
+        let req = app
+            .client
+            .post(format!("{}/update", app.hook_base()))
+            .header("X-Feza-Hook-Secret", secret)
+            .form(&update);
+        app.send(req).await.expect(status);
+    }
 }
 
 #[tokio::test]

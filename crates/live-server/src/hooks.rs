@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::store::{self, IngestChange, StreamRow};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use live_core::Transition;
@@ -42,8 +42,16 @@ pub struct HookForm {
     clientid: String,
 }
 
-fn check_secret(state: &AppState, q: &Secret) -> Result<(), ApiError> {
-    match &q.secret {
+/// The header that may carry the hook secret instead of the query string (the ingest's
+/// heartbeat relay sends it so, and a header stays out of nginx's logs).
+pub const SECRET_HEADER: &str = "x-feza-hook-secret";
+
+fn check_secret(state: &AppState, q: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = q
+        .secret
+        .as_deref()
+        .or_else(|| headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok()));
+    match given {
         Some(s) if same_secret(s, &state.settings.hook_secret) => Ok(()),
         _ => {
             tracing::warn!("ingest hook called without the hook secret; refused");
@@ -63,9 +71,10 @@ fn refuse(message: &str) -> ApiError {
 async fn relay(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
+    headers: HeaderMap,
     Form(form): Form<HookForm>,
 ) -> Result<StatusCode, ApiError> {
-    check_secret(&state, &q)?;
+    check_secret(&state, &q, &headers)?;
     let connected = match store::load(&state, &form.name).await? {
         Some(row) => {
             let lc = row
@@ -88,9 +97,10 @@ async fn relay(
 async fn publish(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
+    headers: HeaderMap,
     Form(form): Form<HookForm>,
 ) -> Result<Response, ApiError> {
-    check_secret(&state, &q)?;
+    check_secret(&state, &q, &headers)?;
     let Some(row) = store::load_by_key_hash(&state, &hash_secret(&form.name)).await? else {
         tracing::warn!(addr = %form.addr, "publish refused: unknown or expired stream key");
         return Err(refuse("unknown or expired stream key"));
@@ -125,9 +135,10 @@ async fn publishing(state: &AppState, form: &HookForm) -> Result<Option<StreamRo
 async fn publish_done(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
+    headers: HeaderMap,
     Form(form): Form<HookForm>,
 ) -> Result<StatusCode, ApiError> {
-    check_secret(&state, &q)?;
+    check_secret(&state, &q, &headers)?;
     if let Some(row) = publishing(&state, &form).await? {
         match store::apply(
             &state,
@@ -151,9 +162,10 @@ async fn publish_done(
 async fn update(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
+    headers: HeaderMap,
     Form(form): Form<HookForm>,
 ) -> Result<StatusCode, ApiError> {
-    check_secret(&state, &q)?;
+    check_secret(&state, &q, &headers)?;
     tracing::debug!(call = %form.call, client = %form.clientid, "ingest update");
     if form.call != "update_publish" {
         return Ok(StatusCode::OK);
