@@ -166,7 +166,7 @@ pub async fn go_live(
     let mut ticker = tokio::time::interval(go.stats_every);
     // A tick held up (a busy machine) is not made up for with a burst of lines.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let server = follow_show(client, &show.id, go.stats_every);
+    let server = follow_show(client, &show, go.stats_every);
     let deadline = async {
         match go.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -174,7 +174,6 @@ pub async fn go_live(
         }
     };
     tokio::pin!(stop, deadline);
-    let mut server_view: Option<Stream> = None;
     let mut controls_open = true;
     let mut progressive: Option<Progressive> = None;
     let mut counts: Option<watch::Receiver<Option<live_core::api::Counts>>> = None;
@@ -202,18 +201,14 @@ pub async fn go_live(
                 if let Err(e) = broadcast.poll() {
                     break Some(e);
                 }
-                if let Some(s) = server.borrow().clone() {
-                    server_view = Some(s);
-                }
+                let mut view = server.borrow().clone();
                 let stats = broadcast.stats();
-                let is_live = server_view.as_ref().is_some_and(|s| s.status == StreamStatus::Live);
+                let is_live = view.status == StreamStatus::Live;
                 // Real counts, as the server pushes them.
                 if is_live && counts.is_none() {
                     counts = Some(crate::live_events::follow_counts(client, &show.id));
                 }
-                if let (Some(view), Some(Some(c))) =
-                    (server_view.as_mut(), counts.as_ref().map(|c| c.borrow().clone()))
-                {
+                if let Some(Some(c)) = counts.as_ref().map(|c| c.borrow().clone()) {
                     view.counts = c;
                 }
                 if progressive.is_none() && is_live && go.progressive_upload
@@ -231,7 +226,7 @@ pub async fn go_live(
                     last_drops = drops;
                     let _ = p.congested.send(congested);
                 }
-                on_stats(&stats, server_view.as_ref());
+                on_stats(&stats, Some(&view));
             }
         }
     };
@@ -427,13 +422,13 @@ const SERVER_LOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// After this long without an answer from the server, the seller is told (once).
 const SERVER_SILENCE_WARNING: Duration = Duration::from_secs(10);
 
-/// Follows the server's view of show `id` (its status and counts) every `every` until
+/// Follows the server's view of `show` (its status and counts) every `every` until
 /// the receiver is dropped, in a task of its own: a server that is slow or gone never
 /// holds up the stats, the controls or the end of the show, none of which needs it.
 /// The seller is told when it stops answering, and when it answers again.
-fn follow_show(client: &ApiClient, id: &str, every: Duration) -> watch::Receiver<Option<Stream>> {
-    let (tx, rx) = watch::channel(None);
-    let (client, id) = (client.clone(), id.to_owned());
+fn follow_show(client: &ApiClient, show: &Stream, every: Duration) -> watch::Receiver<Stream> {
+    let (tx, rx) = watch::channel(show.clone());
+    let (client, id) = (client.clone(), show.id.clone());
     tokio::spawn(async move {
         let mut answered = Instant::now();
         let mut warned = false;
@@ -449,7 +444,7 @@ fn follow_show(client: &ApiClient, id: &str, every: Duration) -> watch::Receiver
                         tracing::info!("the server answers again");
                     }
                     (answered, warned) = (Instant::now(), false);
-                    let _ = tx.send(Some(stream));
+                    let _ = tx.send(stream);
                 }
                 failed => {
                     let why = match failed {
