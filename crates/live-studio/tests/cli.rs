@@ -6,7 +6,10 @@ use std::process::Command;
 fn live_cast(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_live-cast"))
         .args(args)
-        .env("RUST_BACKTRACE", "0")
+        // Its default recording folder is relative: not in the source tree.
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        // Errors are sentences whatever the environment asks of backtraces.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .expect("run live-cast");
     (
@@ -50,4 +53,8 @@ fn bad_settings_say_what_is_accepted() {
     assert!(!ok && err.contains("like 30s, 5m or 1h"), "{err}");
     let (ok, err) = go_live_with(&[]);
     assert!(!ok && err.contains("cannot reach the server"), "{err}");
+    assert!(
+        !err.contains("backtrace"),
+        "a sentence, not a stack trace: {err}"
+    );
 }
