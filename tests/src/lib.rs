@@ -488,7 +488,9 @@ pub fn test_show(
     extra: Vec<live_media::IngestUrl>,
 ) -> live_studio::GoLive {
     live_studio::GoLive {
-        title: "Spring sale".into(),
+        show: live_studio::Show::New {
+            title: "Spring sale".into(),
+        },
         source: live_media::Source::Test,
         video: live_media::VideoProfile::P360_30,
         encoder: Default::default(),

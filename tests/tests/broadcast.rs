@@ -198,6 +198,70 @@ async fn a_server_that_stops_answering_never_holds_up_the_show() {
     );
 }
 
+// A seller scheduled a show (viewers hold reminders for it) and goes live on that very
+// show: it leaves Upcoming for Live Now under its own id, and ends archived. A show
+// that is no longer scheduled is refused with its status, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_scheduled_earlier_goes_live_as_itself() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(1);
+    let id = app
+        .post(
+            Some(&token),
+            "/api/streams",
+            serde_json::json!({"title": "Friday drop", "scheduled_at": at}),
+        )
+        .await
+        .expect(reqwest::StatusCode::CREATED)
+        .stream()
+        .id;
+    assert!(app.section_ids("upcoming").await.contains(&id));
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let scheduled = live_studio::Show::Scheduled { id: id.clone() };
+    let go = GoLive {
+        show: scheduled.clone(),
+        duration: Some(Duration::from_secs(5)),
+        ..test_show(record_dir.path(), vec![])
+    };
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {});
+    let viewer = async {
+        let live = app.first_live_show(Duration::from_secs(15)).await;
+        (live, app.section_ids("upcoming").await)
+    };
+    let (report, (live, upcoming)) = tokio::join!(session, viewer);
+    let report = report.expect("the show runs to its end");
+    assert_eq!(live, id, "the scheduled show itself is live");
+    assert!(!upcoming.contains(&id), "no longer upcoming: {upcoming:?}");
+    assert_eq!(
+        (report.stream.id.as_str(), report.stream.status),
+        (id.as_str(), StreamStatus::Archived)
+    );
+    assert_eq!(report.stream.title, "Friday drop");
+
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let again = GoLive {
+        show: scheduled,
+        ..test_show(record_dir.path(), vec![])
+    };
+    let err = live_studio::session::go_live(&client, again, std::future::pending(), rx, |_, _| {})
+        .await
+        .expect_err("an archived show cannot go live again");
+    assert!(
+        err.to_string().contains("is archived") && err.to_string().contains("create a new one"),
+        "{err}"
+    );
+    let mine = app.get(Some(&token), "/api/me/streams").await;
+    assert_eq!(
+        mine.body["streams"].as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        mine.body
+    );
+}
+
 // A missing camera, a recording folder that cannot be written, too little disk: each
 // is a clear error before anything is announced, so no viewer sees a show that
 // cannot start among the upcoming ones.

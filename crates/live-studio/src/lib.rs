@@ -9,4 +9,4 @@ pub mod session;
 pub mod upload;
 
 pub use client::{ApiClient, ClientError};
-pub use session::{Control, GoLive, SessionError, SessionReport};
+pub use session::{Control, GoLive, SessionError, SessionReport, Show};

@@ -25,13 +25,25 @@ pub enum SessionError {
     Media(#[from] MediaError),
     #[error("the server gave an ingest URL that cannot be used: {0}")]
     Ingest(String),
+    #[error("show {id} is {status}: only a scheduled show can go live (create a new one)")]
+    NotScheduled { id: String, status: StreamStatus },
     #[error("{0}")]
     Io(String),
 }
 
+/// Which show goes live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Show {
+    /// A new show with this title, created at go-live.
+    New { title: String },
+    /// A show of the seller's scheduled earlier (viewers may hold reminders for it).
+    /// A go-live that fails leaves it scheduled.
+    Scheduled { id: String },
+}
+
 #[derive(Clone, Debug)]
 pub struct GoLive {
-    pub title: String,
+    pub show: Show,
     pub source: live_media::Source,
     pub video: VideoProfile,
     pub encoder: EncoderChoice,
@@ -142,7 +154,19 @@ pub async fn go_live(
     };
     let prepared = blocking(move || Broadcast::prepare(config)).await??;
 
-    let show = client.create_stream(&go.title).await?;
+    let show = match &go.show {
+        Show::New { title } => client.create_stream(title).await?,
+        Show::Scheduled { id } => {
+            let show = client.stream(id).await?;
+            if show.status != StreamStatus::Scheduled {
+                return Err(SessionError::NotScheduled {
+                    id: show.id,
+                    status: show.status,
+                });
+            }
+            show
+        }
+    };
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
     let started = async {
         let started = client.start(&show.id).await?;
@@ -158,9 +182,13 @@ pub async fn go_live(
         let file = recording.clone();
         Ok::<_, SessionError>(blocking(move || prepared.start(file, outputs)).await??)
     };
-    let broadcast = match started.await {
-        Ok(broadcast) => broadcast,
-        Err(e) => return Err(cancel_unstarted(client, &show.id, e).await),
+    let broadcast = match (started.await, &go.show) {
+        (Ok(broadcast), _) => broadcast,
+        (Err(e), Show::New { .. }) => return Err(cancel_unstarted(client, &show.id, e).await),
+        (Err(e), Show::Scheduled { .. }) => {
+            tracing::warn!(stream = %show.id, "the show could not start; it stays scheduled");
+            return Err(e);
+        }
     };
 
     let mut ticker = tokio::time::interval(go.stats_every);

@@ -57,4 +57,9 @@ fn bad_settings_say_what_is_accepted() {
         !err.contains("backtrace"),
         "a sentence, not a stack trace: {err}"
     );
+    // A new show needs a title; a scheduled one is named by its id, not both.
+    let (ok, err) = live_cast(&["go-live", "--server", "http://127.0.0.1:9", "--token", "t"]);
+    assert!(!ok && err.contains("--title"), "{err}");
+    let (ok, err) = go_live_with(&["--stream", "01a2"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
 }

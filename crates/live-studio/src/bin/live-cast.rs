@@ -34,9 +34,13 @@ enum OutcomeArg {
 struct GoLiveArgs {
     #[command(flatten)]
     seller: SellerArgs,
-    /// The show's title, as viewers see it.
-    #[arg(long)]
-    title: String,
+    /// The new show's title, as viewers see it.
+    #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
+    title: Option<String>,
+    /// Go live on this show, scheduled earlier (viewers may be waiting for it with a
+    /// reminder), instead of creating one.
+    #[arg(long, value_name = "ID")]
+    stream: Option<String>,
     /// `test` (a moving pattern, a clock and a tone) or a camera id from `live-cast devices`.
     #[arg(long, default_value = "test")]
     source: String,
@@ -197,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let GoLiveArgs {
                 seller,
                 title,
+                stream,
                 source,
                 microphone,
                 extra_ingest,
@@ -230,7 +235,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             queue_recovered(&queue, &recovered).await;
             let outcome_is_save = matches!(outcome, OutcomeArg::Save);
             let go = GoLive {
-                title,
+                show: match (stream, title) {
+                    (Some(id), _) => live_studio::Show::Scheduled { id },
+                    (None, title) => live_studio::Show::New {
+                        title: title.unwrap_or_default(),
+                    },
+                },
                 source,
                 video,
                 encoder: match encoder {
