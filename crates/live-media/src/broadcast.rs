@@ -163,7 +163,8 @@ impl Prepared {
             .map_err(|e| MediaError::RecordDir {
                 path: recording.display().to_string(),
                 reason: format!("cannot lock the recording: {e}"),
-            })?;
+            })
+            .inspect_err(|_| drop(std::fs::remove_file(&recording)))?;
         capture
             .recording_sink
             .set_property("location", recording.to_string_lossy().as_ref());
@@ -228,7 +229,10 @@ impl Prepared {
         }
         if let Err(e) = broadcast.pipeline.set_state(gst::State::Playing) {
             let cause = broadcast.poll().err().map(|e| e.to_string());
+            // Nothing was recorded: the file made for it goes, so the show can try again.
+            let recording = broadcast.recording.clone();
             broadcast.abort();
+            let _ = std::fs::remove_file(&recording);
             return Err(MediaError::Pipeline(cause.unwrap_or_else(|| e.to_string())));
         }
         tracing::info!(recording = %broadcast.recording.display(), encoder = broadcast.encoder, "broadcast started");
