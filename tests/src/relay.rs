@@ -1,14 +1,22 @@
 //! A TCP relay in front of a server that can stop passing bytes on: the server hangs,
-//! as a client sees an overloaded or cut-off one (connections open, no answers).
+//! as a client sees an overloaded or cut-off one (connections open, no answers); or
+//! that can cut every connection and refuse new ones: the server is down.
 
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Pass,
+    Hang,
+    Down,
+}
+
 pub struct Relay {
     addr: SocketAddr,
-    hung: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl Relay {
@@ -21,27 +29,36 @@ impl Relay {
             .expect("a base URL of the form http://host:port");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (hung, hung_rx) = watch::channel(false);
+        let (mode, mode_rx) = watch::channel(Mode::Pass);
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                if hung_rx.has_changed().is_err() {
+                if mode_rx.has_changed().is_err() {
                     return; // the relay was dropped
                 }
-                let hung = hung_rx.clone();
+                if *mode_rx.borrow() == Mode::Down {
+                    continue; // closed at once
+                }
+                let mode = mode_rx.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    tokio::join!(pass(cr, sw, hung.clone()), pass(sr, cw, hung));
+                    let both = async {
+                        tokio::join!(pass(cr, sw, mode.clone()), pass(sr, cw, mode.clone()))
+                    };
+                    tokio::select! {
+                        _ = both => {}
+                        () = down(mode.clone()) => {}
+                    }
                 });
             }
         });
-        Self { addr, hung }
+        Self { addr, mode }
     }
 
     /// The base URL that reaches the server through the relay.
@@ -51,15 +68,31 @@ impl Relay {
 
     /// From now on, nothing passes in either direction (until `hang(false)`).
     pub fn hang(&self, hung: bool) {
-        self.hung.send_replace(hung);
+        self.mode
+            .send_replace(if hung { Mode::Hang } else { Mode::Pass });
     }
+
+    /// Every connection is cut and new ones are closed at once (until `up`).
+    pub fn down(&self) {
+        self.mode.send_replace(Mode::Down);
+    }
+
+    /// Passes again.
+    pub fn up(&self) {
+        self.mode.send_replace(Mode::Pass);
+    }
+}
+
+/// Resolves when the relay goes down (or is dropped).
+async fn down(mut mode: watch::Receiver<Mode>) {
+    let _ = mode.wait_for(|m| *m == Mode::Down).await;
 }
 
 /// Copies `from` to `to`, holding every chunk while the relay hangs.
 async fn pass(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
-    mut hung: watch::Receiver<bool>,
+    mut mode: watch::Receiver<Mode>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -67,7 +100,10 @@ async fn pass(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if hung.wait_for(|h| !h).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+        if mode.wait_for(|m| *m != Mode::Hang).await.is_err()
+            || *mode.borrow() == Mode::Down
+            || to.write_all(&buf[..n]).await.is_err()
+        {
             break;
         }
     }

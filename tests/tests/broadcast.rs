@@ -198,6 +198,64 @@ async fn a_server_that_stops_answering_never_holds_up_the_show() {
     );
 }
 
+// The seller ends with "discard" while the server is down: nothing is lost (the
+// recording stays, playable) and nothing is published either: the next run that
+// reaches the server discards the show and deletes the recording, rather than save
+// it as an interrupted show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discard_the_server_could_not_hear_is_done_when_it_can() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let relay = Relay::start(&app.base).await;
+    let client = ApiClient::new(&relay.base(), &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let go = GoLive {
+        outcome: live_core::Outcome::Discard,
+        duration: Some(Duration::from_secs(6)),
+        ..test_show(record_dir.path(), vec![])
+    };
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {});
+    let seller = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        relay.down();
+        id
+    };
+    let (ended, id) = tokio::join!(session, seller);
+    let err = ended.expect_err("the server could not be told");
+    assert!(err.to_string().contains("cannot reach the server"), "{err}");
+    let mkv = record_dir.path().join(format!("{id}.mkv"));
+    let marker = record_dir.path().join(format!("{id}.discard"));
+    assert_eq!(codecs(&mkv.to_string_lossy()), vec!["aac", "h264"]);
+    assert!(marker.exists());
+    assert_ne!(
+        app.stream(Some(&token), &id).await.status,
+        StreamStatus::Ended,
+        "the server never heard the end"
+    );
+
+    // The server is still out of reach: the next run keeps everything, saves nothing.
+    assert!(
+        live_studio::session::recover(&client, record_dir.path())
+            .await
+            .is_empty()
+    );
+    assert!(mkv.exists() && marker.exists());
+    relay.up();
+    let recovered = live_studio::session::recover(&client, record_dir.path()).await;
+    assert!(recovered.is_empty(), "nothing saved: {recovered:?}");
+    let s = app.stream(Some(&token), &id).await;
+    assert_eq!(
+        (s.status, s.end_reason),
+        (StreamStatus::Ended, Some(live_core::EndReason::Discarded))
+    );
+    assert!(
+        !mkv.exists() && !marker.exists(),
+        "the recording is deleted as asked"
+    );
+    assert!(!app.section_ids("recent").await.contains(&id));
+}
+
 // A seller scheduled a show (viewers hold reminders for it) and goes live on that very
 // show: it leaves Upcoming for Live Now under its own id, and ends archived. A show
 // that is no longer scheduled is refused with its status, and nothing is created.

@@ -293,6 +293,17 @@ pub async fn go_live(
                     "the show could not be ended on the server ({e}); the recording is kept at {}",
                     recording.display()
                 );
+                // The seller's choice is kept beside it, so that the next run discards
+                // the show rather than save it as an interrupted one.
+                if go.outcome == Outcome::Discard {
+                    match std::fs::write(discard_marker(&recording), b"") {
+                        Ok(()) => tracing::warn!(
+                            "the show will be discarded (and its recording deleted) by the next \
+                             live-cast run that reaches the server"
+                        ),
+                        Err(io) => tracing::error!("could not note the discard ({io})"),
+                    }
+                }
                 e
             })?
             .stream
@@ -568,6 +579,35 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     line
 }
 
+/// Where a recording's pending discard is noted.
+fn discard_marker(recording: &Path) -> PathBuf {
+    recording.with_extension("discard")
+}
+
+/// Discards the show whose discard `marker` notes, deleting its recording, once the
+/// server answers. A refusal keeps the recording (it is then finished like any other
+/// left-over one); an unreachable server keeps both for the next run.
+async fn discard_pending(client: &ApiClient, marker: &Path) {
+    let Some(id) = marker.file_stem().and_then(|s| s.to_str()) else {
+        return;
+    };
+    let recording = marker.with_extension("mkv");
+    match client.end(id, Outcome::Discard).await {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&recording);
+            let _ = std::fs::remove_file(marker);
+            tracing::info!(stream = %id, "discarded the show, as its seller asked when it ended");
+        }
+        Err(e @ ClientError::Refused { .. }) => {
+            let _ = std::fs::remove_file(marker);
+            tracing::warn!(stream = %id, recording = %recording.display(), "the server refused to discard the show ({e}); its recording is kept");
+        }
+        Err(e) => {
+            tracing::warn!(stream = %id, "the show is discarded once the server answers ({e}); its recording is kept until then")
+        }
+    }
+}
+
 /// A recording a crash left behind, finished now.
 #[derive(Clone, Debug)]
 pub struct Recovered {
@@ -580,16 +620,25 @@ pub struct Recovered {
 
 /// Finds recordings in `record_dir` that no broadcast holds and that were never
 /// finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
-/// show on the server (a show whose ingest was lost can be saved for 7 days).
+/// show on the server (a show whose ingest was lost can be saved for 7 days). Shows
+/// their seller discarded while the server could not be told are discarded first.
 pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
     let Ok(entries) = std::fs::read_dir(record_dir) else {
         return Vec::new();
     };
+    let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    // Shows their seller discarded while the server could not be told: told now.
+    for marker in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "discard"))
+    {
+        discard_pending(client, marker).await;
+    }
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
+    for path in paths {
         let is_orphan = path.extension().is_some_and(|e| e == "mkv")
             && !path.with_extension("mp4").exists()
+            && !discard_marker(&path).exists()
             && !live_media::is_recording(&path);
         let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
             continue;
