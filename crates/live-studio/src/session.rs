@@ -1,7 +1,9 @@
 //! A show session: the server's lifecycle around the media engine. Check the devices
-//! and the recording folder, create and start the show, broadcast to its ingest (plus
-//! any extra destinations) while recording, then end it with the seller's outcome and
-//! finish the recording. A show that cannot start is not left announced.
+//! and the recording folder, create the show (or take the one scheduled earlier) and
+//! start it, broadcast to its ingest (plus any extra destinations) while recording,
+//! then end it with the seller's outcome and finish the recording. A show created for
+//! a go-live that cannot start is not left announced. The server is asked in tasks of
+//! their own while live: a server that is down or slow never holds up the show.
 
 use crate::client::{ApiClient, ClientError};
 use crate::queue::Queue;
