@@ -17,6 +17,19 @@ async fn live_show(app: &TestApp, token: &str, title: &str) -> (String, String) 
     (id, key)
 }
 
+/// Waits until the server takes show `id`'s silent publisher as dropped.
+async fn taken_as_dropped(app: &TestApp, token: &str, id: &str) {
+    eventually(
+        "the silent publisher to count as dropped",
+        Duration::from_secs(10),
+        || async {
+            (app.stream(Some(token), id).await.ingest_state == Some(IngestState::Reconnecting))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_seller_schedules_a_show_that_anyone_can_read() {
     let app = spawn_app().await;
@@ -396,15 +409,7 @@ async fn a_silent_ingest_is_taken_as_dropped_and_an_ended_show_loses_its_publish
     app.update_hook(&id, "other-connection")
         .await
         .expect(StatusCode::FORBIDDEN);
-    eventually(
-        "the silent ingest to count as dropped",
-        Duration::from_secs(10),
-        || async {
-            (app.stream(Some(&maria), &id).await.ingest_state == Some(IngestState::Reconnecting))
-                .then_some(())
-        },
-    )
-    .await;
+    taken_as_dropped(&app, &maria, &id).await;
     // Stored as such (the sweeper runs every second), not only seen so when read.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // The publisher was there all along (the server did not hear it): its next
@@ -452,15 +457,7 @@ async fn a_server_that_was_down_does_not_end_shows_whose_publisher_stayed() {
     );
     app.update_hook(&id, "1").await.expect(StatusCode::OK);
     assert!(app.section_ids("live").await.contains(&id));
-    eventually(
-        "a publisher silent while the server listens to count as dropped",
-        Duration::from_secs(10),
-        || async {
-            (app.stream(Some(&maria), &id).await.ingest_state == Some(IngestState::Reconnecting))
-                .then_some(())
-        },
-    )
-    .await;
+    taken_as_dropped(&app, &maria, &id).await;
 }
 
 #[tokio::test]

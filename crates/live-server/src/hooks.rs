@@ -44,7 +44,7 @@ pub struct HookForm {
 
 /// The header that may carry the hook secret instead of the query string (the ingest's
 /// heartbeat relay sends it so, and a header stays out of nginx's logs).
-pub const SECRET_HEADER: &str = "x-feza-hook-secret";
+const SECRET_HEADER: &str = "x-feza-hook-secret";
 
 fn check_secret(state: &AppState, q: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = q
