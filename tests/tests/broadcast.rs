@@ -816,6 +816,128 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
 }
 
+/// Sends SIGINT, as Ctrl-C on the seller's terminal does.
+fn ctrl_c(child: &tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Ctrl-C ends the show; another during the upload after it pauses the upload at once
+/// (a slow uplink never holds the seller's terminal), and the next run resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_the_show_and_another_pauses_its_upload_for_the_next_run() {
+    use tokio::io::AsyncBufReadExt;
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let record_dir = dir.path().to_string_lossy().into_owned();
+    let live_cast = workspace_bin("live-cast");
+    // 20 kB/s: the recording (≈ 50 kB a second of show) takes several times the show.
+    let mut child = tokio::process::Command::new(&live_cast)
+        .args(["go-live", "--title", "Pause test", "--profile", "360p30"])
+        .args(["--no-progressive-upload", "--upload-limit-mbps", "0.02"])
+        .args(["--upload-chunk-mib", "1", "--record-dir", &record_dir])
+        .env("FEZA_SERVER", &app.base)
+        .env("FEZA_TOKEN", &token)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start live-cast");
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let mut line_with = async |what: &str, within: Duration| -> String {
+        let found = tokio::time::timeout(within, async {
+            while let Some(l) = out.next_line().await.unwrap() {
+                printed.push(l.clone());
+                if l.contains(what) {
+                    return Some(l);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(l)) => l,
+            _ => panic!("no line with {what:?} within {within:?}: {printed:#?}"),
+        }
+    };
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    line_with("show live", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    ctrl_c(&child);
+    let ended = line_with("ended", Duration::from_secs(15)).await;
+    assert!(
+        ended.contains(&format!("show {id} ended (archived)")),
+        "{ended}"
+    );
+    // The one request of the upload is under way, and its progress shows.
+    let progress = line_with(&format!("upload {id}: "), Duration::from_secs(5)).await;
+    assert!(progress.contains("kB/s"), "{progress}");
+    let percent: f64 = progress
+        .split('(')
+        .nth(1)
+        .and_then(|p| p.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {progress:?}"));
+    assert!(percent > 0.0 && percent < 100.0, "{progress}");
+
+    let interrupted = Instant::now();
+    ctrl_c(&child);
+    let paused = line_with("paused", Duration::from_secs(3)).await;
+    let status = tokio::time::timeout(Duration::from_secs(3), child.wait())
+        .await
+        .expect("live-cast quits at once when its upload is paused")
+        .unwrap();
+    let took = interrupted.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        paused.contains(&format!("upload of {id} paused"))
+            && paused.contains("live-cast uploads --resume"),
+        "{paused}"
+    );
+    // The server holds only what the seller's limit let through: not all of it.
+    assert!(!paused.contains("(100 %)"), "{paused}");
+    assert_ne!(
+        app.stream(None, &id).await.replay.map(|r| r.state),
+        Some(live_core::api::ReplayState::Ready)
+    );
+
+    // Queued for the next run, which finishes it.
+    let run = |args: &[&str]| {
+        std::process::Command::new(&live_cast)
+            .args(args)
+            .args(["--record-dir", &record_dir])
+            .env("FEZA_SERVER", &app.base)
+            .env("FEZA_TOKEN", &token)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap()
+    };
+    let list = String::from_utf8_lossy(&run(&["uploads"]).stdout).into_owned();
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&id) && l.contains("queued")),
+        "{list}"
+    );
+    let resumed = run(&["uploads", "--resume"]);
+    let resumed_out = String::from_utf8_lossy(&resumed.stdout);
+    assert!(resumed.status.success(), "{resumed_out}");
+    assert!(
+        resumed_out.contains(&format!("replay of {id} is ready")),
+        "{resumed_out}"
+    );
+    let replay = app.stream(None, &id).await.replay.unwrap();
+    assert_eq!(replay.state, live_core::api::ReplayState::Ready);
+    eprintln!("paused {took:?} after the second Ctrl-C: {paused}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmps_through_a_tls_front_reaches_the_ingest() {
     use feza_tests::ingest::{Ingest, IngestPorts, TlsFront};

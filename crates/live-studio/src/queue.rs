@@ -230,26 +230,69 @@ pub struct Outcome {
 
 /// Uploads every unfinished entry in turn, resuming each from the server's offset, and
 /// waits (up to `wait_ready`) for the server to confirm each replay. `on_progress` hears
-/// (stream id, progress) after every chunk.
+/// (stream id, progress) after every chunk and every second while one is sent.
+///
+/// Stops as soon as `stop` completes (the seller's Ctrl-C): the entry under way stays
+/// queued with the bytes the server confirmed (or processing, when only the server's
+/// verdict was awaited), and the next run resumes it; its outcome says so.
 pub async fn run(
     api: &ApiClient,
     queue: &Queue,
     opts: SendOptions,
     wait_ready: Duration,
+    stop: impl std::future::Future<Output = ()>,
     mut on_progress: impl FnMut(&str, &Progress),
 ) -> Result<Vec<Outcome>, QueueError> {
     let tus = TusClient::new(api);
+    let mut stop = std::pin::pin!(stop);
     let mut outcomes = Vec::new();
     for e in queue.list().await? {
         if matches!(e.state, EntryState::Done | EntryState::Failed) {
             continue;
         }
         let id = e.stream_id.clone();
-        let result = upload_one(&tus, queue, &e, opts, &mut on_progress).await;
+        let mut last: Option<Progress> = None;
+        let mut heard = |id: &str, p: &Progress| {
+            last = Some(*p);
+            on_progress(id, p);
+        };
+        let result = tokio::select! {
+            r = upload_one(&tus, queue, &e, opts, &mut heard) => Some(r),
+            () = &mut stop => None,
+        };
+        let Some(result) = result else {
+            let confirmed = last.map_or(e.sent, |p| p.sent);
+            let total = last.and_then(|p| p.total).or(e.size);
+            if let Some(p) = last {
+                queue.progress(&id, &Progress { in_flight: 0, ..p }).await?;
+            }
+            let why = paused_at(confirmed, total);
+            queue.set_state(&id, EntryState::Queued, Some(&why)).await?;
+            outcomes.push(Outcome {
+                stream_id: id,
+                state: EntryState::Queued,
+                error: Some(why),
+            });
+            break;
+        };
         let (state, error) = match result {
             Ok(()) => {
                 queue.set_state(&id, EntryState::Processing, None).await?;
-                confirm(api, queue, &e, wait_ready).await?
+                let verdict = tokio::select! {
+                    v = confirm(api, queue, &e, wait_ready) => Some(v?),
+                    () = &mut stop => None,
+                };
+                match verdict {
+                    Some(v) => v,
+                    None => {
+                        outcomes.push(Outcome {
+                            stream_id: id,
+                            state: EntryState::Processing,
+                            error: None,
+                        });
+                        break;
+                    }
+                }
             }
             Err(err) if err.is_transient() => {
                 // Stays queued: the next run (or the next start) resumes it.
@@ -272,6 +315,20 @@ pub async fn run(
         });
     }
     Ok(outcomes)
+}
+
+/// `stopped with 0.4 MB of 1.1 MB on the server (36 %)`.
+fn paused_at(confirmed: u64, total: Option<u64>) -> String {
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    match total {
+        Some(t) if t > 0 => format!(
+            "stopped with {} of {} on the server ({:.0} %)",
+            mb(confirmed),
+            mb(t),
+            confirmed as f64 * 100.0 / t as f64
+        ),
+        _ => format!("stopped with {} on the server", mb(confirmed)),
+    }
 }
 
 async fn upload_one(
@@ -316,6 +373,7 @@ async fn upload_one(
             &e.stream_id,
             &Progress {
                 sent: size,
+                in_flight: 0,
                 total: Some(size),
                 rate: 0.0,
             },

@@ -2,13 +2,17 @@
 //! chunk by chunk (each with its SHA-256), always from the offset the server reports,
 //! so a broken connection, a restarted server or a restarted broadcaster resumes where
 //! the server's copy ends. A growing recording (progressive upload while live) is sent
-//! as it grows, its length given only once it is final.
+//! as it grows, its length given only once it is final. Each request's body goes out in
+//! small pieces, paced to the seller's limit and counted, so a limit keeps the uplink
+//! free at every moment (not only on average) and progress moves while a chunk is sent.
 
 use crate::client::ApiClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::Digest;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -59,7 +63,11 @@ impl Default for SendOptions {
 /// Where an upload stands.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Progress {
+    /// Bytes the server has confirmed.
     pub sent: u64,
+    /// Bytes of the request under way already handed to the connection (not confirmed
+    /// yet: a cut connection sends them again).
+    pub in_flight: u64,
     /// Known once the recording is final.
     pub total: Option<u64>,
     /// Bytes per second over this run.
@@ -67,29 +75,38 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Bytes on their way or arrived.
+    pub fn reached(&self) -> u64 {
+        self.sent + self.in_flight
+    }
+
     pub fn percent(&self) -> Option<f64> {
         self.total.map(|t| {
             if t == 0 {
                 100.0
             } else {
-                self.sent as f64 * 100.0 / t as f64
+                self.reached().min(t) as f64 * 100.0 / t as f64
             }
         })
     }
 
     pub fn eta(&self) -> Option<Duration> {
-        let left = self.total?.saturating_sub(self.sent);
+        let left = self.total?.saturating_sub(self.reached());
         (self.rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / self.rate))
     }
 
     /// `41.9 MB of 200.0 MB (21 %), 12.3 MB/s, 13 s left`.
     pub fn line(&self) -> String {
         let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
-        let mut s = mb(self.sent);
+        let mut s = mb(self.reached());
         if let (Some(t), Some(p)) = (self.total, self.percent()) {
             s.push_str(&format!(" of {} ({p:.0} %)", mb(t)));
         }
-        s.push_str(&format!(", {:.1} MB/s", self.rate / 1e6));
+        if self.rate >= 1e6 {
+            s.push_str(&format!(", {:.1} MB/s", self.rate / 1e6));
+        } else {
+            s.push_str(&format!(", {:.0} kB/s", self.rate / 1e3));
+        }
         if let Some(eta) = self.eta() {
             s.push_str(&format!(", {} s left", eta.as_secs()));
         }
@@ -205,20 +222,24 @@ impl TusClient {
     }
 
     /// Appends `data` at `offset`; `length` declares the final size (deferred uploads).
-    /// Returns the new offset.
+    /// The body goes out paced to `rate_limit` bytes a second (when set), each piece
+    /// counted into `on_wire` as the connection takes it. Returns the new offset.
     pub async fn append(
         &self,
         url: &str,
         offset: u64,
         data: Vec<u8>,
         length: Option<u64>,
+        rate_limit: Option<u64>,
+        on_wire: Arc<AtomicU64>,
     ) -> Result<u64, UploadError> {
         let digest = B64.encode(sha2::Sha256::digest(&data));
         self.attempted
-            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let mut req = self
             .request(reqwest::Method::PATCH, url)
             .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", data.len())
             .header("Upload-Offset", offset)
             .header("Upload-Checksum", format!("sha256 {digest}"))
             // A chunk on a slow uplink takes longer than an API call.
@@ -226,7 +247,11 @@ impl TusClient {
         if let Some(l) = length {
             req = req.header("Upload-Length", l);
         }
-        let resp = req.body(data).send().await.map_err(network)?;
+        let resp = req
+            .body(paced_body(data, rate_limit, on_wire))
+            .send()
+            .await
+            .map_err(network)?;
         if resp.status().as_u16() != 204 {
             return Err(refused(resp).await);
         }
@@ -248,6 +273,46 @@ impl TusClient {
         }
     }
 }
+
+/// Pieces a request body is handed to the connection in: 64 KiB, or an eighth of a
+/// second at a lower limit (4 KiB at least), so pacing and progress stay smooth.
+fn piece_size(rate_limit: Option<u64>) -> usize {
+    rate_limit.map_or(64 * 1024, |l| (l / 8).clamp(4 * 1024, 64 * 1024) as usize)
+}
+
+/// `data` as a streamed body: piece by piece, each counted into `on_wire` as the
+/// connection takes it, none before its time at `rate_limit` bytes a second.
+fn paced_body(data: Vec<u8>, rate_limit: Option<u64>, on_wire: Arc<AtomicU64>) -> reqwest::Body {
+    reqwest::Body::wrap_stream(paced_pieces(data, rate_limit, on_wire))
+}
+
+fn paced_pieces(
+    data: Vec<u8>,
+    rate_limit: Option<u64>,
+    on_wire: Arc<AtomicU64>,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    let data = bytes::Bytes::from(data);
+    let piece = piece_size(rate_limit);
+    let started = tokio::time::Instant::now();
+    futures_util::stream::unfold(0usize, move |at| {
+        let (data, on_wire) = (data.clone(), on_wire.clone());
+        async move {
+            if at >= data.len() {
+                return None;
+            }
+            if let Some(limit) = rate_limit {
+                let due = Duration::from_secs_f64(at as f64 / limit.max(1) as f64);
+                tokio::time::sleep_until(started + due).await;
+            }
+            let end = (at + piece).min(data.len());
+            on_wire.fetch_add((end - at) as u64, Ordering::Relaxed);
+            Some((Ok(data.slice(at..end)), end))
+        }
+    })
+}
+
+/// How often progress is heard while a request is under way.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> UploadError {
     UploadError::File {
@@ -277,7 +342,7 @@ async fn read_at(path: &Path, at: u64, max: usize) -> Result<Vec<u8>, UploadErro
 /// final: its length is declared and the upload completes; otherwise (a recording
 /// still growing) everything on disk now is sent and the length left open.
 /// Transient failures are retried with backoff, resuming from the server's offset;
-/// `progress` hears after every chunk.
+/// `progress` hears after every chunk, and every second while one is under way.
 pub async fn send_file(
     tus: &TusClient,
     url: &str,
@@ -316,19 +381,36 @@ pub async fn send_file(
                 // when everything was sent while it grew).
                 let declare =
                     (finished && declared.is_none() && offset + n == size).then_some(size);
-                let chunk_started = Instant::now();
-                offset = tus.append(url, offset, data, declare).await?;
-                sent_this_run += n;
-                if let Some(limit) = opts.rate_limit {
-                    let should_take = Duration::from_secs_f64(n as f64 / limit.max(1) as f64);
-                    if let Some(wait) = should_take.checked_sub(chunk_started.elapsed()) {
-                        tokio::time::sleep(wait).await;
+                let on_wire = Arc::new(AtomicU64::new(0));
+                let request =
+                    tus.append(url, offset, data, declare, opts.rate_limit, on_wire.clone());
+                tokio::pin!(request);
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + PROGRESS_EVERY,
+                    PROGRESS_EVERY,
+                );
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let rate = |bytes: u64| bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                offset = loop {
+                    tokio::select! {
+                        confirmed = &mut request => break confirmed?,
+                        _ = tick.tick() => {
+                            let in_flight = on_wire.load(Ordering::Relaxed).min(n);
+                            progress(Progress {
+                                sent: offset,
+                                in_flight,
+                                total,
+                                rate: rate(sent_this_run + in_flight),
+                            });
+                        }
                     }
-                }
+                };
+                sent_this_run += n;
                 progress(Progress {
                     sent: offset,
+                    in_flight: 0,
                     total,
-                    rate: sent_this_run as f64 / started.elapsed().as_secs_f64().max(1e-3),
+                    rate: rate(sent_this_run),
                 });
                 if declare.is_some() {
                     return Ok(offset);
@@ -345,5 +427,60 @@ pub async fn send_file(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_the_request_under_way_and_says_slow_rates_in_kb() {
+        let p = Progress {
+            sent: 1_000_000,
+            in_flight: 500_000,
+            total: Some(3_000_000),
+            rate: 50_000.0,
+        };
+        assert_eq!(p.line(), "1.5 MB of 3.0 MB (50 %), 50 kB/s, 30 s left");
+        let fast = Progress {
+            rate: 12_300_000.0,
+            ..p
+        };
+        assert_eq!(fast.line(), "1.5 MB of 3.0 MB (50 %), 12.3 MB/s, 0 s left");
+    }
+
+    #[tokio::test]
+    async fn a_paced_body_keeps_to_the_limit_piece_by_piece() {
+        use futures_util::StreamExt;
+        let on_wire = Arc::new(AtomicU64::new(0));
+        let pieces = paced_pieces(vec![7; 100_000], Some(200_000), on_wire.clone());
+        let mut pieces = std::pin::pin!(pieces);
+        let started = std::time::Instant::now();
+        let mut got = 0;
+        while let Some(piece) = pieces.next().await {
+            let piece = piece.unwrap();
+            // Never ahead of 200 kB/s by more than the piece just taken (25 kB).
+            assert!(piece.len() <= 25_000, "{}", piece.len());
+            got += piece.len();
+            let allowed = started.elapsed().as_secs_f64() * 200_000.0 + 25_000.0;
+            assert!(
+                got as f64 <= allowed,
+                "{got} B after {:?}",
+                started.elapsed()
+            );
+            assert_eq!(on_wire.load(Ordering::Relaxed), got as u64);
+        }
+        assert_eq!(got, 100_000);
+        // The last piece leaves at 75 kB's time (0.375 s), not at once.
+        assert!(started.elapsed() >= Duration::from_millis(370));
+    }
+
+    #[test]
+    fn pieces_are_an_eighth_of_a_second_at_a_low_limit() {
+        assert_eq!(piece_size(None), 64 * 1024);
+        assert_eq!(piece_size(Some(20_000)), 4 * 1024);
+        assert_eq!(piece_size(Some(200_000)), 25_000);
+        assert_eq!(piece_size(Some(40_000_000)), 64 * 1024);
     }
 }

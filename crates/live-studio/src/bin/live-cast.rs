@@ -264,8 +264,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 progressive_upload: !no_progressive_upload,
                 keep_local: upload.keep_recording,
             };
+            let interrupts = Interrupts::listen()?;
+            let first = interrupts.next();
             let stop = async {
-                shutdown_signal().await;
+                first.await;
                 eprintln!("ending the show…");
             };
             // Typed while live: see CONTROL_HELP.
@@ -305,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("the recording stopped early: {e}");
             }
             if outcome_is_save && report.stream.status == live_core::StreamStatus::Archived {
-                upload_queue(&client, &queue, &upload).await?;
+                upload_queue(&client, &queue, &upload, &interrupts).await?;
             }
             Ok(())
         }
@@ -318,7 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let queue = Queue::open(record_dir).await?;
             if resume {
                 let client = seller.client()?;
-                upload_queue(&client, &queue, &upload).await?;
+                upload_queue(&client, &queue, &upload, &Interrupts::listen()?).await?;
             }
             let entries = queue.list().await?;
             if entries.is_empty() {
@@ -350,7 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = seller.client()?;
             let queue = Queue::open(&seller.record_dir).await?;
             queue.enqueue(&stream, &file, true).await?;
-            upload_queue(&client, &queue, &upload).await
+            upload_queue(&client, &queue, &upload, &Interrupts::listen()?).await
         }
         Command::Recover { seller } => {
             let client = seller.client()?;
@@ -380,30 +382,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Ctrl-C, or a polite TERM from a supervisor.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Ctrl-C, or a polite TERM from a supervisor, as they come: the first ends a show; one
+/// during an upload pauses it.
+struct Interrupts(tokio::sync::watch::Receiver<u64>);
+
+impl Interrupts {
+    /// Listens from now on (the default of dying at once no longer holds).
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, rx) = tokio::sync::watch::channel(0);
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for TERM")?;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+                tx.send_modify(|n| *n += 1);
             }
-            Err(_) => std::future::pending().await,
+        });
+        Ok(Self(rx))
+    }
+
+    /// The next one from this call on.
+    fn next(&self) -> impl Future<Output = ()> + use<> {
+        let mut rx = self.0.clone();
+        rx.borrow_and_update();
+        async move {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
     }
 }
 
-/// Runs the upload queue, printing progress at most once a second.
-async fn upload_queue(client: &ApiClient, queue: &Queue, args: &UploadArgs) -> anyhow::Result<()> {
+/// Runs the upload queue, printing progress at most once a second, until it is done or
+/// the seller interrupts it (the upload then pauses, to be resumed).
+async fn upload_queue(
+    client: &ApiClient,
+    queue: &Queue,
+    args: &UploadArgs,
+    interrupts: &Interrupts,
+) -> anyhow::Result<()> {
     let mut last = std::time::Instant::now() - Duration::from_secs(2);
     let outcomes = live_studio::queue::run(
         client,
         queue,
         args.send_options(),
         args.upload_wait,
+        interrupts.next(),
         |id, p| {
             let done = p.total == Some(p.sent);
             if done || last.elapsed() >= Duration::from_secs(1) {
