@@ -23,6 +23,30 @@ use std::time::{Duration, Instant};
 
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(16);
+/// A connection that carried the show this long was a good one: when it fails, the
+/// waits start short again (a blip an hour into the show is not the fifth failure).
+const HEALTHY: Duration = Duration::from_secs(30);
+
+/// The waits between connection attempts: 2, 4, 8, then 16 s while attempts keep
+/// failing, from the start again after a connection that held.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Failures since the last good connection.
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A connection failed after carrying the show for `live_for` (None: it never got
+    /// that far); returns the attempt's number and how long to wait before the next.
+    fn failed(&mut self, live_for: Option<Duration>) -> (u32, Duration) {
+        if live_for.is_some_and(|d| d >= HEALTHY) {
+            self.attempt = 0;
+        }
+        self.attempt += 1;
+        let wait = Duration::from_secs(1 << self.attempt.min(4)).min(MAX_BACKOFF);
+        (self.attempt, wait)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutputState {
@@ -150,6 +174,8 @@ struct Shared {
     dropped_frames: AtomicU64,
     rate: Mutex<Rate>,
     reconnects: AtomicU32,
+    /// When the current connection started carrying the show.
+    live_since: Mutex<Option<Instant>>,
     stop: AtomicBool,
 }
 
@@ -159,7 +185,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn set_state(&self, state: OutputState) {
+        let mut since = lock(&self.live_since);
+        match state {
+            OutputState::Live => {
+                since.get_or_insert_with(Instant::now);
+            }
+            _ => *since = None,
+        }
         *lock(&self.state) = state;
+    }
+
+    /// How long the connection that just ended carried the show.
+    fn live_for(&self) -> Option<Duration> {
+        lock(&self.live_since).map(|t| t.elapsed())
     }
 
     /// Forwards one encoded sample from the capture pipeline, rebased onto the output
@@ -305,6 +343,7 @@ impl Output {
                 kbps: 0,
             }),
             reconnects: AtomicU32::new(0),
+            live_since: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         lock(&router.outputs).push(shared.clone());
@@ -388,7 +427,7 @@ fn stream_caps(
 
 /// Connects, and reconnects with backoff, until asked to stop.
 fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) {
-    let mut attempt: u32 = 0;
+    let mut backoff = Backoff::default();
     while !shared.stop.load(Ordering::SeqCst) {
         shared.set_state(OutputState::Connecting);
         let failure = match shared.url.scheme() {
@@ -402,9 +441,8 @@ fn run(id: usize, shared: &Shared, taps: &(gst_app::AppSink, gst_app::AppSink)) 
         };
         let Some(failure) = failure else { break };
         let failure = shared.url.scrub(&failure);
-        attempt += 1;
+        let (attempt, retry_in) = backoff.failed(shared.live_for());
         shared.reconnects.fetch_add(1, Ordering::Relaxed);
-        let retry_in = Duration::from_secs(1 << attempt.min(4)).min(MAX_BACKOFF);
         tracing::warn!(output = id, url = %shared.url, attempt, retry_in_s = retry_in.as_secs(), "ingest output failed: {failure}; reconnecting");
         *lock(&shared.last_error) = Some(failure);
         let until = Instant::now() + retry_in;
@@ -602,4 +640,24 @@ fn stream_srt(
     }
     let _ = pipeline.set_state(gst::State::Null);
     failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_grow_while_attempts_fail_and_start_short_after_a_connection_that_held() {
+        let mut b = Backoff::default();
+        let secs = |(n, d): (u32, Duration)| (n, d.as_secs());
+        assert_eq!(secs(b.failed(None)), (1, 2));
+        assert_eq!(secs(b.failed(None)), (2, 4));
+        // Live for a moment only (a refused key, a flapping link): still growing.
+        assert_eq!(secs(b.failed(Some(Duration::from_secs(3)))), (3, 8));
+        assert_eq!(secs(b.failed(None)), (4, 16));
+        assert_eq!(secs(b.failed(None)), (5, 16));
+        // A connection that carried the show for a while: the next wait is short.
+        assert_eq!(secs(b.failed(Some(Duration::from_secs(600)))), (1, 2));
+        assert_eq!(secs(b.failed(None)), (2, 4));
+    }
 }
