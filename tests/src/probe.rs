@@ -89,6 +89,42 @@ pub fn largest_video_gap(file: &str) -> f64 {
     pts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
+/// Video frames a decoder gets out of a file (ffprobe decodes every one): a stream
+/// whose packets are all there but cannot be decoded counts 0.
+pub fn decoded_video_frames(file: &str) -> u64 {
+    ffprobe(&[
+        "-count_frames",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=nb_read_frames",
+        "-of",
+        "csv=p=0",
+        file,
+    ])
+    // MPEG-TS lists its streams once per program too.
+    .lines()
+    .find_map(|l| l.trim().trim_end_matches(',').parse().ok())
+    .unwrap_or(0)
+}
+
+/// Whether the first video packet is a keyframe (a player can start on it); None
+/// without video.
+pub fn first_video_frame_is_key(file: &str) -> Option<bool> {
+    let flags = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-read_intervals",
+        "%+#1",
+        "-show_entries",
+        "packet=flags",
+        "-of",
+        "csv=p=0",
+        file,
+    ]);
+    flags.lines().next().map(|l| l.trim().starts_with('K'))
+}
+
 /// Runs an ffmpeg analysis filter over a file; what it logs.
 fn ffmpeg_filter_log(file: &str, args: &[&str]) -> String {
     require("ffmpeg", "ffmpeg");

@@ -21,15 +21,32 @@ fn config(dir: &std::path::Path, outputs: Vec<IngestUrl>) -> BroadcastConfig {
 
 /// Waits until output `i` is live, or fails with its last error.
 fn wait_live(b: &Broadcast, i: usize) {
+    wait_output(b, i, "went live", |o| o.state == OutputState::Live);
+}
+
+/// srt-live-transmit listening on `port`, saving what it gets to `file`.
+fn srt_listener(port: u16, file: &std::path::Path) -> std::process::Child {
+    let child = Command::new("srt-live-transmit")
+        .args(["-q", &format!("srt://:{port}?mode=listener"), "file://con"])
+        .stdout(std::fs::File::create(file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start srt-live-transmit");
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Waits until `ok` holds for output `i`'s stats, or fails showing them.
+fn wait_output(b: &Broadcast, i: usize, what: &str, ok: impl Fn(&live_media::OutputStats) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let s = b.stats();
-        if s.outputs[i].state == OutputState::Live {
+        if ok(&s.outputs[i]) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "output {i} never went live: {:?}",
+            "output {i} never {what}: {:?}",
             s.outputs[i]
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -37,18 +54,12 @@ fn wait_live(b: &Broadcast, i: usize) {
 }
 
 #[test]
-fn srt_output_streams_into_an_srt_listener() {
+fn srt_output_streams_into_an_srt_listener_and_comes_back_after_it_dies() {
     require("srt-live-transmit", "srt-tools");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let received = dir.path().join("received.ts");
-    let mut listener = Command::new("srt-live-transmit")
-        .args(["-q", &format!("srt://:{port}?mode=listener"), "file://con"])
-        .stdout(std::fs::File::create(&received).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start srt-live-transmit");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut listener = srt_listener(port, &received);
     let url =
         IngestUrl::parse(&format!("srt://127.0.0.1:{port}?streamid=show-secret-1234")).unwrap();
     let b = Broadcast::start(config(dir.path(), vec![url])).unwrap();
@@ -59,13 +70,58 @@ fn srt_output_streams_into_an_srt_listener() {
     assert_eq!(codecs(&path), vec!["aac", "h264"]);
     let stats = b.stats();
     assert!(!format!("{stats:?}").contains("show-secret-1234"));
-    b.stop().unwrap();
-    let _ = listener.kill();
-    let _ = listener.wait();
     let (v, a) = (video_span_s(&path), audio_span_s(&path));
     assert!(
         v > 4.0 && (v - a).abs() < 1.0,
         "over SRT: video {v:.2} s, audio {a:.2} s"
+    );
+    // A receiver sees every frame from the first: keyframes arrive whole.
+    let decoded = feza_tests::probe::decoded_video_frames(&path);
+    assert!(
+        decoded as f64 >= v * 30.0 * 0.98,
+        "{decoded} frames decode of {v:.2} s at 30 fps"
+    );
+
+    // The listener dies: the output says so, and counts no bytes as sent meanwhile.
+    let _ = listener.kill();
+    let _ = listener.wait();
+    wait_output(&b, 0, "reported the lost listener", |o| {
+        matches!(o.state, OutputState::Reconnecting { .. }) && o.reconnects >= 1
+    });
+    let down = b.stats().outputs[0].clone();
+    assert!(down.last_error.is_some(), "{down:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    let still_down = b.stats().outputs[0].clone();
+    assert_ne!(still_down.state, OutputState::Live, "{still_down:?}");
+    assert_eq!(still_down.bitrate_kbps, 0, "{still_down:?}");
+
+    // It comes back by itself; the new listener's stream starts decodable.
+    let again = dir.path().join("again.ts");
+    let mut listener = srt_listener(port, &again);
+    wait_live(&b, 0);
+    std::thread::sleep(Duration::from_secs(4));
+    let finished = b.stop().unwrap();
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let again = again.to_string_lossy().into_owned();
+    assert_eq!(codecs(&again), vec!["aac", "h264"]);
+    let span = video_span_s(&again);
+    let decoded = feza_tests::probe::decoded_video_frames(&again);
+    assert!(
+        span > 3.0 && decoded as f64 >= span * 30.0 * 0.98,
+        "after the reconnect: {decoded} frames decode of {span:.2} s at 30 fps"
+    );
+    assert_eq!(
+        feza_tests::probe::first_video_frame_is_key(&again),
+        Some(true),
+        "the stream after a reconnect starts on a keyframe"
+    );
+    // The recording never noticed.
+    let rec = finished.recording.to_string_lossy().into_owned();
+    let gap = feza_tests::probe::largest_video_gap(&rec);
+    assert!(
+        gap < 2.0 / 30.0 + 1e-3,
+        "the recording has a {gap:.3} s gap"
     );
 }
 
@@ -130,6 +186,12 @@ fn a_destination_added_while_live_gets_the_stream_and_a_removed_one_ends_cleanly
     assert!(
         v > 3.5 && (v - a).abs() < 1.0,
         "added: video {v:.2} s, audio {a:.2} s"
+    );
+    // Added mid-show, it starts on a keyframe: every frame it got decodes.
+    let decoded = feza_tests::probe::decoded_video_frames(&path);
+    assert!(
+        decoded as f64 >= v * 30.0 * 0.98,
+        "{decoded} frames decode of {v:.2} s at 30 fps"
     );
     let received_kbps = std::fs::metadata(&received).unwrap().len() as f64 * 8.0 / 1000.0 / v;
     assert!(

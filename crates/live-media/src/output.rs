@@ -176,6 +176,8 @@ struct Shared {
     reconnects: AtomicU32,
     /// When the current connection started carrying the show.
     live_since: Mutex<Option<Instant>>,
+    /// The state is live (an SRT pipeline takes media while it still connects).
+    carrying: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -186,6 +188,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn set_state(&self, state: OutputState) {
         let mut since = lock(&self.live_since);
+        self.carrying
+            .store(state == OutputState::Live, Ordering::Relaxed);
         match state {
             OutputState::Live => {
                 since.get_or_insert_with(Instant::now);
@@ -291,7 +295,8 @@ impl Shared {
                 b.set_pts(delta + offset);
                 b.set_dts(dts.map(|d| d + offset));
                 // A refused push means the connection is failing; its bus says so.
-                if src.push_buffer(out).is_ok() {
+                // Bytes count as sent once the connection is up.
+                if src.push_buffer(out).is_ok() && self.carrying.load(Ordering::Relaxed) {
                     self.bytes_pushed.fetch_add(size, Ordering::Relaxed);
                 }
             }
@@ -301,9 +306,18 @@ impl Shared {
     fn bitrate_kbps(&self) -> u64 {
         let mut rate = lock(&self.rate);
         let now = Instant::now();
+        let bytes = self.bytes_pushed.load(Ordering::Relaxed);
+        // Down or still connecting: nothing goes out now, whatever went before.
+        if !self.carrying.load(Ordering::Relaxed) {
+            *rate = Rate {
+                at: now,
+                bytes,
+                kbps: 0,
+            };
+            return 0;
+        }
         let elapsed = now.duration_since(rate.at);
         if elapsed >= Duration::from_millis(900) {
-            let bytes = self.bytes_pushed.load(Ordering::Relaxed);
             let bits = bytes.saturating_sub(rate.bytes) * 8;
             rate.kbps = (bits as f64 / elapsed.as_secs_f64() / 1000.0).round() as u64;
             rate.at = now;
@@ -344,6 +358,7 @@ impl Output {
             }),
             reconnects: AtomicU32::new(0),
             live_since: Mutex::new(None),
+            carrying: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
         lock(&router.outputs).push(shared.clone());
@@ -550,12 +565,22 @@ fn build_srt(
     let video = app_src("feza-output-video");
     let audio = app_src("feza-output-audio");
     let mux = element("mpegtsmux", "feza-output-mux")?;
+    // Seven TS packets (1316 bytes) per buffer: one SRT live-mode message each. A
+    // larger buffer (a keyframe's) does not fit a message and never arrives.
+    mux.set_property("alignment", 7i32);
     let sink = element("srtsink", "feza-output-sink")?;
     sink.set_property("uri", shared.url.expose());
     // Live media, timed by the capture pipeline: sent as soon as it arrives, not held
     // back to the clock again (a timed wait per buffer).
     sink.set_property("sync", false);
+    // A lost connection is an error here, so this output reconnects like every other:
+    // reported (state, countdown, count) and resuming on a keyframe. srtsink's own
+    // reconnecting is silent: its stats said "live" to a listener long gone.
+    sink.set_property("auto-reconnect", false);
     let vparse = element("h264parse", "feza-output-video-parse")?;
+    // SPS and PPS before every keyframe: a receiver that joins (or a connection that
+    // lost its first packets) can start at any keyframe, as MPEG-TS receivers expect.
+    vparse.set_property("config-interval", -1i32);
     let aparse = element("aacparse", "feza-output-audio-parse")?;
     pipeline.add_many([
         video.upcast_ref(),
