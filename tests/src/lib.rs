@@ -535,3 +535,51 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// A small tmpfs (a disk that can be filled up), unmounted on drop.
+pub struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// None (the test skips) where tmpfs cannot be mounted; under CI=true that fails.
+    pub fn mount(size_mb: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mb}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Some(Self(dir))
+        } else {
+            assert!(
+                !ingest::strict(),
+                "mounting a tmpfs failed: the full-disk tests need root (mount -t tmpfs)"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here");
+            None
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
+    /// Fills what is left of it with a file; returns that file.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let _ = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M", "count=100000"])
+            .arg(format!("of={}", filler.display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}

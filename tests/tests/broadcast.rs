@@ -816,6 +816,77 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
 }
 
+/// The recording disk fills up mid-show: the show goes on, is saved, and its replay is
+/// made from what was recorded (most of it sent while live) though neither the MP4 copy
+/// nor the upload queue can be written; the copy is made once there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_disk_that_fills_up_still_gives_the_show_its_replay() {
+    let Some(disk) = feza_tests::SmallDisk::mount(80) else {
+        return;
+    };
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let record_dir = disk.path().to_string_lossy().into_owned();
+    let live_cast = workspace_bin("live-cast");
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&live_cast);
+        cmd.args(args)
+            .args(["--record-dir", &record_dir])
+            .env("FEZA_SERVER", &app.base)
+            .env("FEZA_TOKEN", &token)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let show = run(&["go-live", "--title", "Full disk", "--profile", "360p30"])
+        .args(["--duration", "12s"])
+        .output();
+    let filler = async {
+        let id = app.first_live_show(Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        (id, disk.fill())
+    };
+    let (out, (id, filler)) = tokio::join!(show, filler);
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("the recording stopped early"), "{stdout}");
+    assert!(
+        stdout.contains("the MP4 copy could not be made"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("replay of {id} is ready")),
+        "{stdout}\n{stderr}"
+    );
+    let replay = app.stream(None, &id).await.replay.unwrap();
+    assert_eq!(replay.state, live_core::api::ReplayState::Ready);
+    let mkv = disk.path().join(format!("{id}.mkv"));
+    let mp4 = disk.path().join(format!("{id}.mp4"));
+    let recorded = video_span_s(&mkv.to_string_lossy());
+    let replayed = replay.duration_s.unwrap();
+    assert!(
+        recorded >= 2.0 && (replayed - recorded).abs() < 0.5,
+        "replay {replayed:.2} s of {recorded:.2} s recorded"
+    );
+    // No half-written copy that would pass for one; the recording stays for the copy.
+    assert!(!mp4.exists());
+
+    // Room again: the next run makes the copy, and the recording then goes.
+    std::fs::remove_file(filler).unwrap();
+    let recovered = run(&["recover"]).output().await.unwrap();
+    let said = String::from_utf8_lossy(&recovered.stdout);
+    assert!(recovered.status.success(), "{said}");
+    assert!(said.contains("archived"), "{said}");
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    assert!((duration_s(&mp4) - replayed).abs() < 0.5);
+    let resumed = run(&["uploads", "--resume"]).output().await.unwrap();
+    assert!(resumed.status.success());
+    assert!(!mkv.exists(), "the replay is ready and the MP4 made");
+}
+
 /// Sends SIGINT, as Ctrl-C on the seller's terminal does.
 fn ctrl_c(child: &tokio::process::Child) {
     let pid = child.id().expect("still running").to_string();

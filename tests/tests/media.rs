@@ -1,10 +1,9 @@
 //! The media engine on its own (real GStreamer, no ingest): bad input gives a clear
 //! error, and a disk that fills up mid-show keeps what was recorded.
 
-use feza_tests::ingest::strict;
+use feza_tests::SmallDisk;
 use feza_tests::probe::{codecs, video_span_s};
 use live_media::{AudioProfile, Broadcast, BroadcastConfig, MediaError, VideoProfile};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn config(recording: std::path::PathBuf, video: VideoProfile) -> BroadcastConfig {
@@ -52,57 +51,18 @@ fn an_unwritable_record_dir_is_a_clear_error() {
     assert!(err.to_string().contains("not writable"), "{err}");
 }
 
-/// A small tmpfs, unmounted on drop.
-struct SmallDisk(tempfile::TempDir);
-
-impl SmallDisk {
-    fn mount(size_mb: u32) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size_mb}m"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            Some(Self(dir))
-        } else {
-            assert!(
-                !strict(),
-                "mounting a tmpfs failed: the full-disk test needs root (mount -t tmpfs)"
-            );
-            eprintln!("SKIPPED: cannot mount a tmpfs here");
-            None
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
 #[test]
 fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
     let Some(disk) = SmallDisk::mount(80) else {
         return;
     };
-    let recording = disk.0.path().join("show.mkv");
+    let recording = disk.path().join("show.mkv");
     let broadcast = Broadcast::start(config(recording.clone(), VideoProfile::P360_30))
         .expect("enough space to start");
     std::thread::sleep(Duration::from_secs(3));
     assert!(broadcast.stats().recording_minutes_left >= 9);
     // Something else fills the disk.
-    let filler = disk.0.path().join("filler");
-    let _ = Command::new("dd")
-        .args([
-            "if=/dev/zero",
-            "bs=1M",
-            "count=200",
-            &format!("of={}", filler.display()),
-        ])
-        .stderr(std::process::Stdio::null())
-        .status();
+    let filler = disk.fill();
     let deadline = Instant::now() + Duration::from_secs(20);
     let reason = loop {
         if let Some(e) = broadcast.stats().recording_error {

@@ -105,9 +105,16 @@ fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
     }
 }
 
-/// A Matroska recording remuxed into an MP4 a browser plays and seeks.
+/// A Matroska recording remuxed into an MP4 a browser plays and seeks. The MP4
+/// appears whole or not at all (written beside it, then renamed): a crash or a full
+/// disk never leaves a broken copy that passes for a finished one.
 pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
-    remux(input, "matroska", true, output)
+    let partial = output.with_extension("mp4.part");
+    remux(input, "matroska", true, &partial)?;
+    std::fs::rename(&partial, output).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))
+    })
 }
 
 /// A recording (`container` as [`RecordingInfo::container`]) remuxed into a
@@ -136,7 +143,8 @@ pub fn remux(
         quote(input),
         quote(output)
     );
-    run(&description, "remuxing", input)
+    // A copy that could not be finished (a full disk) is not left looking like one.
+    run(&description, "remuxing", input).inspect_err(|_| drop(std::fs::remove_file(output)))
 }
 
 /// A JPEG of the MP4's first picture, 640 pixels wide.

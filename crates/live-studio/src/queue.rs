@@ -230,7 +230,10 @@ pub struct Outcome {
 
 /// Uploads every unfinished entry in turn, resuming each from the server's offset, and
 /// waits (up to `wait_ready`) for the server to confirm each replay. `on_progress` hears
-/// (stream id, progress) after every chunk and every second while one is sent.
+/// (stream id, progress) after every chunk and every second while one is sent. An
+/// entry whose replay the server already has is done at once, whatever the queue had
+/// noted. Notes the queue cannot write (a full disk) are logged and the run goes on:
+/// the server's offset and replay are what count.
 ///
 /// Stops as soon as `stop` completes (the seller's Ctrl-C): the entry under way stays
 /// queued with the bytes the server confirmed (or processing, when only the server's
@@ -251,6 +254,20 @@ pub async fn run(
             continue;
         }
         let id = e.stream_id.clone();
+        let outcome = |state, error| Outcome {
+            stream_id: id.clone(),
+            state,
+            error,
+        };
+        if api
+            .replay(&id)
+            .await
+            .is_ok_and(|r| r.state == ReplayState::Ready)
+        {
+            done(queue, &e).await;
+            outcomes.push(outcome(EntryState::Done, None));
+            continue;
+        }
         let mut last: Option<Progress> = None;
         let mut heard = |id: &str, p: &Progress| {
             last = Some(*p);
@@ -263,58 +280,76 @@ pub async fn run(
         let Some(result) = result else {
             let confirmed = last.map_or(e.sent, |p| p.sent);
             let total = last.and_then(|p| p.total).or(e.size);
-            if let Some(p) = last {
-                queue.progress(&id, &Progress { in_flight: 0, ..p }).await?;
+            if let Some(p) = last
+                && let Err(err) = queue.progress(&id, &Progress { in_flight: 0, ..p }).await
+            {
+                tracing::warn!(stream = %id, "could not note how far the upload got ({err}); the next run asks the server");
             }
             let why = paused_at(confirmed, total);
-            queue.set_state(&id, EntryState::Queued, Some(&why)).await?;
-            outcomes.push(Outcome {
-                stream_id: id,
-                state: EntryState::Queued,
-                error: Some(why),
-            });
+            note(queue, &id, EntryState::Queued, Some(&why)).await;
+            outcomes.push(outcome(EntryState::Queued, Some(why)));
             break;
         };
         let (state, error) = match result {
             Ok(()) => {
-                queue.set_state(&id, EntryState::Processing, None).await?;
+                note(queue, &id, EntryState::Processing, None).await;
                 let verdict = tokio::select! {
-                    v = confirm(api, queue, &e, wait_ready) => Some(v?),
+                    v = confirm(api, queue, &e, wait_ready) => Some(v),
                     () = &mut stop => None,
                 };
                 match verdict {
                     Some(v) => v,
                     None => {
-                        outcomes.push(Outcome {
-                            stream_id: id,
-                            state: EntryState::Processing,
-                            error: None,
-                        });
+                        outcomes.push(outcome(EntryState::Processing, None));
                         break;
                     }
                 }
             }
             Err(err) if err.is_transient() => {
                 // Stays queued: the next run (or the next start) resumes it.
-                queue
-                    .set_state(&id, EntryState::Queued, Some(&err.to_string()))
-                    .await?;
+                note(queue, &id, EntryState::Queued, Some(&err.to_string())).await;
                 (EntryState::Queued, Some(err.to_string()))
             }
             Err(err) => {
-                queue
-                    .set_state(&id, EntryState::Failed, Some(&err.to_string()))
-                    .await?;
+                note(queue, &id, EntryState::Failed, Some(&err.to_string())).await;
                 (EntryState::Failed, Some(err.to_string()))
             }
         };
-        outcomes.push(Outcome {
-            stream_id: id,
-            state,
-            error,
-        });
+        outcomes.push(outcome(state, error));
     }
     Ok(outcomes)
+}
+
+/// Notes an entry's state; a queue that cannot be written (a full disk) is logged, not
+/// fatal: the next run learns the truth from the server.
+async fn note(queue: &Queue, stream_id: &str, state: EntryState, error: Option<&str>) {
+    if let Err(e) = queue.set_state(stream_id, state, error).await {
+        tracing::warn!(stream = %stream_id, "could not note the upload as {} ({e})", state.as_str());
+    }
+}
+
+/// The replay is ready on the server: the entry is done and its local file goes
+/// (unless kept, or a show's recording whose MP4 copy could not be made yet: the next
+/// `live-cast` run makes the copy from it).
+async fn done(queue: &Queue, e: &Entry) {
+    note(queue, &e.stream_id, EntryState::Done, None).await;
+    if e.keep_local {
+        return;
+    }
+    let mp4 = e.path.with_extension("mp4");
+    if e.path.extension().is_some_and(|x| x == "mkv") && !mp4.exists() {
+        tracing::info!(recording = %e.path.display(), "replay ready; the recording is kept until its MP4 copy is made");
+        return;
+    }
+    match std::fs::remove_file(&e.path) {
+        Ok(()) => {
+            tracing::info!(recording = %e.path.display(), "replay ready; local recording removed")
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(recording = %e.path.display(), "replay ready; could not remove the local recording: {err}")
+        }
+    }
 }
 
 /// `stopped with 0.4 MB of 1.1 MB on the server (36 %)`.
@@ -407,7 +442,7 @@ async fn confirm(
     queue: &Queue,
     e: &Entry,
     wait: Duration,
-) -> Result<(EntryState, Option<String>), QueueError> {
+) -> (EntryState, Option<String>) {
     let deadline = tokio::time::Instant::now() + wait;
     let mut unreachable_since: Option<tokio::time::Instant> = None;
     loop {
@@ -418,41 +453,27 @@ async fn confirm(
             Err(crate::client::ClientError::Unreachable { .. }) => {
                 let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() > Duration::from_secs(5) {
-                    return Ok((EntryState::Processing, None));
+                    return (EntryState::Processing, None);
                 }
             }
             _ => unreachable_since = None,
         }
         match answer {
             Ok(r) if r.state == ReplayState::Ready => {
-                queue
-                    .set_state(&e.stream_id, EntryState::Done, None)
-                    .await?;
-                if !e.keep_local {
-                    match std::fs::remove_file(&e.path) {
-                        Ok(()) => {
-                            tracing::info!(recording = %e.path.display(), "replay ready; local recording removed")
-                        }
-                        Err(err) => {
-                            tracing::warn!(recording = %e.path.display(), "replay ready; could not remove the local recording: {err}")
-                        }
-                    }
-                }
-                return Ok((EntryState::Done, None));
+                done(queue, e).await;
+                return (EntryState::Done, None);
             }
             Ok(r) if r.state == ReplayState::Failed => {
                 let reason = r
                     .reason
                     .unwrap_or_else(|| "the server could not make the replay".into());
-                queue
-                    .set_state(&e.stream_id, EntryState::Failed, Some(&reason))
-                    .await?;
-                return Ok((EntryState::Failed, Some(reason)));
+                note(queue, &e.stream_id, EntryState::Failed, Some(&reason)).await;
+                return (EntryState::Failed, Some(reason));
             }
             _ => {}
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok((EntryState::Processing, None));
+            return (EntryState::Processing, None);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

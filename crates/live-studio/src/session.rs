@@ -120,6 +120,9 @@ pub struct SessionReport {
     pub recording: Option<PathBuf>,
     /// The web-playable copy made on save.
     pub mp4: Option<PathBuf>,
+    /// Why the MP4 copy could not be made (a full disk), if it could not: the recording
+    /// is kept, its upload goes ahead, and the next `live-cast` run makes the copy.
+    pub mp4_error: Option<String>,
     /// Set when the recording stopped before the show (a full disk): it holds the show
     /// up to then.
     pub recording_error: Option<String>,
@@ -310,12 +313,11 @@ pub async fn go_live(
             })?
             .stream
     };
-    let (recording, mp4) = match go.outcome {
+    let (recording, mp4, mp4_error) = match go.outcome {
         Outcome::Save => {
-            let mp4 = recording.with_extension("mp4");
-            let (src, dst) = (recording.clone(), mp4.clone());
-            blocking(move || live_media::remux_to_mp4(&src, &dst)).await??;
-            // Queued for upload: what the show sent while live is resumed, not resent.
+            // Queued for upload first: the replay never waits on the seller's MP4 copy,
+            // which a full disk can refuse. What the show sent while live is resumed,
+            // not resent.
             if let Some(queue) = go.queue.as_ref().filter(|_| !never_live) {
                 let queued = async {
                     queue.enqueue(&show.id, &recording, go.keep_local).await?;
@@ -324,9 +326,29 @@ pub async fn go_live(
                     }
                     Ok::<_, crate::queue::QueueError>(())
                 };
-                queued.await.map_err(|e| SessionError::Io(e.to_string()))?;
+                if let Err(e) = queued.await {
+                    tracing::error!(
+                        "the recording could not be queued for upload ({e}); `live-cast upload \
+                         --stream {} {}` sends it",
+                        show.id,
+                        recording.display()
+                    );
+                }
             }
-            (Some(recording), Some(mp4))
+            let mp4 = recording.with_extension("mp4");
+            let (src, dst) = (recording.clone(), mp4.clone());
+            match blocking(move || live_media::remux_to_mp4(&src, &dst)).await {
+                Ok(Ok(())) => (Some(recording), Some(mp4), None),
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        "the MP4 copy could not be made ({e}); the recording is kept at {} and \
+                         the next live-cast run makes the copy",
+                        recording.display()
+                    );
+                    (Some(recording), None, Some(e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
         }
         Outcome::Discard => {
             std::fs::remove_file(&recording).map_err(|e| {
@@ -336,7 +358,7 @@ pub async fn go_live(
             if let Some(queue) = &go.queue {
                 let _ = queue.remove(&show.id).await;
             }
-            (None, None)
+            (None, None, None)
         }
     };
     Ok(SessionReport {
@@ -344,6 +366,7 @@ pub async fn go_live(
         duration: finished.duration,
         recording,
         mp4,
+        mp4_error,
         recording_error: finished.recording_error,
     })
 }
@@ -659,11 +682,15 @@ pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
             let _ = std::fs::remove_file(&mp4);
             continue;
         }
-        let saved = client
-            .end(&id, Outcome::Save)
-            .await
-            .map(|r| r.stream)
-            .map_err(|e| e.to_string());
+        let saved = match client.end(&id, Outcome::Save).await {
+            Ok(r) => Ok(r.stream),
+            // Saved already: its show ended well and only the MP4 copy was left to make.
+            Err(e @ ClientError::Refused { .. }) => match client.stream(&id).await {
+                Ok(s) if s.status == StreamStatus::Archived => Ok(s),
+                _ => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
         tracing::info!(recording = %path.display(), "finished a recording left by an interrupted show");
         found.push(Recovered {
             stream_id: id,

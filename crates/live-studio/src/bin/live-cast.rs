@@ -303,6 +303,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(mp4) = &report.mp4 {
                 println!("recording: {}", mp4.display());
             }
+            if let (Some(e), Some(mkv)) = (&report.mp4_error, &report.recording) {
+                println!(
+                    "the MP4 copy could not be made ({e}): the recording is kept at {}, its \
+                     upload goes ahead, and the next `live-cast` run makes the copy once there \
+                     is room",
+                    mkv.display()
+                );
+            }
             if let Some(e) = &report.recording_error {
                 println!("the recording stopped early: {e}");
             }
@@ -468,9 +476,21 @@ async fn upload_queue(
     Ok(())
 }
 
-/// Recordings finished after a crash are queued for upload like any saved show.
+/// Recordings finished after a crash are queued for upload like any saved show (one
+/// whose replay is already made stays done).
 async fn queue_recovered(queue: &Queue, found: &[live_studio::session::Recovered]) {
     for r in found.iter().filter(|r| r.saved.is_ok()) {
+        if let Ok(Some(e)) = queue.get(&r.stream_id).await
+            && e.state == EntryState::Done
+        {
+            // Its replay came before its MP4 copy: the recording was kept for the copy.
+            if !e.keep_local
+                && let Err(err) = std::fs::remove_file(&r.recording)
+            {
+                tracing::warn!("could not remove {}: {err}", r.recording.display());
+            }
+            continue;
+        }
         if let Err(e) = queue.enqueue(&r.stream_id, &r.recording, false).await {
             tracing::warn!("could not queue {} for upload: {e}", r.recording.display());
         }
