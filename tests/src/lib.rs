@@ -564,11 +564,26 @@ impl SmallDisk {
         self.0.path()
     }
 
-    /// Fills what is left of it with a file; returns that file.
-    pub fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
+    /// Fills it with a file up to `leave_mb` MB left (0: full); returns that file.
+    pub fn fill(&self, leave_mb: u64) -> PathBuf {
+        let df = std::process::Command::new("df")
+            .args(["-B1M", "--output=avail"])
+            .arg(self.path())
+            .output()
+            .expect("run df");
+        let avail: u64 = String::from_utf8_lossy(&df.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df says how much room is left");
+        let count = if leave_mb == 0 {
+            u64::MAX / (1 << 20)
+        } else {
+            avail.saturating_sub(leave_mb)
+        };
+        let filler = self.path().join(format!("filler-{leave_mb}"));
         let _ = std::process::Command::new("dd")
-            .args(["if=/dev/zero", "bs=1M", "count=100000"])
+            .args(["if=/dev/zero", "bs=1M", &format!("count={count}")])
             .arg(format!("of={}", filler.display()))
             .stderr(std::process::Stdio::null())
             .status();

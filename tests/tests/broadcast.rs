@@ -843,14 +843,22 @@ async fn a_recording_disk_that_fills_up_still_gives_the_show_its_replay() {
         .output();
     let filler = async {
         let id = app.first_live_show(Duration::from_secs(20)).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        (id, disk.fill())
+        // Two minutes of room left (at the profile's rate): the seller is warned…
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let low = disk.fill(15);
+        // …and then it is full.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (id, [low, disk.fill(0)])
     };
-    let (out, (id, filler)) = tokio::join!(show, filler);
+    let (out, (id, fillers)) = tokio::join!(show, filler);
     let out = out.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("minutes of recording space left"),
+        "{stderr}"
+    );
     assert!(stdout.contains("the recording stopped early"), "{stdout}");
     assert!(
         stdout.contains("the MP4 copy could not be made"),
@@ -874,7 +882,9 @@ async fn a_recording_disk_that_fills_up_still_gives_the_show_its_replay() {
     assert!(!mp4.exists());
 
     // Room again: the next run makes the copy, and the recording then goes.
-    std::fs::remove_file(filler).unwrap();
+    for filler in fillers {
+        std::fs::remove_file(filler).unwrap();
+    }
     let recovered = run(&["recover"]).output().await.unwrap();
     let said = String::from_utf8_lossy(&recovered.stdout);
     assert!(recovered.status.success(), "{said}");

@@ -62,7 +62,7 @@ fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(broadcast.stats().recording_minutes_left >= 9);
     // Something else fills the disk.
-    let filler = disk.fill();
+    let filler = disk.fill(0);
     let deadline = Instant::now() + Duration::from_secs(20);
     let reason = loop {
         if let Some(e) = broadcast.stats().recording_error {

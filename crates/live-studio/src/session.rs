@@ -211,6 +211,7 @@ pub async fn go_live(
     let mut progressive: Option<Progressive> = None;
     let mut counts: Option<watch::Receiver<Option<live_core::api::Counts>>> = None;
     let mut last_drops = 0u64;
+    let mut space = SpaceWatch::default();
     let media_failure = loop {
         tokio::select! {
             () = &mut stop => break None,
@@ -258,6 +259,15 @@ pub async fn go_live(
                         || out0.is_some_and(|o| o.state != live_media::OutputState::Live);
                     last_drops = drops;
                     let _ = p.congested.send(congested);
+                }
+                if stats.recording_error.is_none()
+                    && let Some(minutes) = space.crossed(stats.recording_minutes_left)
+                {
+                    tracing::warn!(
+                        "only {minutes} minutes of recording space left in {}: free some space, \
+                         or the recording stops there (the show itself goes on)",
+                        recording.parent().unwrap_or(Path::new(".")).display()
+                    );
                 }
                 on_stats(&stats, Some(&view));
             }
@@ -539,6 +549,32 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
+/// Tells the seller, once per step, that the recording space is running out while
+/// live (going live already warned under 30 minutes).
+#[derive(Debug, Default)]
+struct SpaceWatch {
+    /// The lowest step already told.
+    told: Option<u64>,
+}
+
+impl SpaceWatch {
+    /// Minutes left under which the seller is told.
+    const STEPS: [u64; 3] = [10, 5, 2];
+
+    /// `minutes_left` when it has just gone under a step not told yet.
+    fn crossed(&mut self, minutes_left: u64) -> Option<u64> {
+        let step = Self::STEPS
+            .into_iter()
+            .filter(|s| minutes_left < *s)
+            .min()?;
+        if self.told.is_some_and(|t| t <= step) {
+            return None;
+        }
+        self.told = Some(step);
+        Some(minutes_left)
+    }
+}
+
 /// The first clause of a GStreamer error (without its source location).
 fn short_error(e: &str) -> &str {
     e.split(" (").next().unwrap_or(e)
@@ -705,6 +741,32 @@ pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_recording_space_is_told_once_per_step() {
+        let mut w = SpaceWatch::default();
+        let told: Vec<Option<u64>> = [40, 12, 9, 9, 8, 6, 4, 4, 3, 11, 1, 0]
+            .into_iter()
+            .map(|m| w.crossed(m))
+            .collect();
+        assert_eq!(
+            told,
+            [
+                None,
+                None,
+                Some(9),
+                None,
+                None,
+                None,
+                Some(4),
+                None,
+                None,
+                None,
+                Some(1),
+                None
+            ]
+        );
+    }
 
     #[test]
     fn typed_controls_parse_and_mistakes_hide_keys() {
