@@ -113,6 +113,60 @@ async fn a_saved_show_uploaded_with_tus_becomes_a_seekable_replay_that_counts_vi
     assert_eq!(replay.body["state"], "ready");
 }
 
+/// A recording that grows while it is sent (progressive upload while live): each pass
+/// sends what was there when it began and ends, with a request per chunk; it never
+/// chases the growth with a stream of requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_recording_is_sent_in_passes_that_end() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = spawn_app().await;
+    let token = app.seller("Maria").await;
+    let id = live_show(&app, &token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("show.mkv");
+    std::fs::write(&recording, vec![1u8; 100_000]).unwrap();
+    // Written to all along, a few kB a millisecond, as a recording is.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (recording.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(&[2u8; 2048]).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let tus = tus(&app, &token);
+    let url = tus.create(&id, None, "show.mkv").await.unwrap();
+    let opts = SendOptions::default();
+    let mut sent = 0;
+    for pass in 0..20 {
+        let before = tus.appends();
+        sent = tokio::time::timeout(
+            Duration::from_secs(5),
+            send_file(&tus, &url, &recording, false, opts, |_| {}),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("pass {pass} never ended"))
+        .unwrap();
+        let requests = tus.appends() - before;
+        assert!(requests <= 1, "pass {pass} made {requests} requests");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(sent > 100_000);
+    // The last pass, the recording final: all of it, byte for byte.
+    let size = std::fs::metadata(&recording).unwrap().len();
+    let done = send_file(&tus, &url, &recording, true, opts, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done, size);
+}
+
 /// A raw tus request.
 fn tus_req(
     app: &TestApp,

@@ -119,7 +119,9 @@ impl Progress {
 pub struct TusClient {
     api: ApiClient,
     /// Bytes put on the wire, acknowledged or not (what resuming costs).
-    attempted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    attempted: Arc<AtomicU64>,
+    /// PATCH requests made (what a pass over a growing recording costs the server).
+    appends: Arc<AtomicU64>,
 }
 
 fn network(e: reqwest::Error) -> UploadError {
@@ -147,12 +149,18 @@ impl TusClient {
         Self {
             api: api.clone(),
             attempted: Default::default(),
+            appends: Default::default(),
         }
     }
 
     /// Bytes this client has sent in PATCH requests, including ones cut off.
     pub fn bytes_attempted(&self) -> u64 {
-        self.attempted.load(std::sync::atomic::Ordering::Relaxed)
+        self.attempted.load(Ordering::Relaxed)
+    }
+
+    /// PATCH requests this client has made.
+    pub fn appends(&self) -> u64 {
+        self.appends.load(Ordering::Relaxed)
     }
 
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
@@ -236,6 +244,7 @@ impl TusClient {
         let digest = B64.encode(sha2::Sha256::digest(&data));
         self.attempted
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.appends.fetch_add(1, Ordering::Relaxed);
         let mut req = self
             .request(reqwest::Method::PATCH, url)
             .header("Content-Type", "application/offset+octet-stream")
@@ -375,8 +384,18 @@ pub async fn send_file(
                 if done && (!finished || declared == Some(size)) {
                     return Ok(offset);
                 }
-                let data = read_at(path, offset, opts.chunk).await?;
+                // Up to the size seen at the start of this pass: a recording that grows
+                // meanwhile is sent on the next pass, never chased (reading past that
+                // size, the offset would pass it and the pass never end).
+                let want = (size - offset).min(opts.chunk as u64) as usize;
+                let data = read_at(path, offset, want).await?;
                 let n = data.len() as u64;
+                if n < want as u64 {
+                    return Err(file_error(
+                        path,
+                        "it is shorter than when its upload began (was it replaced?)",
+                    ));
+                }
                 // The last request of a finished file declares its length (an empty one
                 // when everything was sent while it grew).
                 let declare =
