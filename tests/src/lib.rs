@@ -536,6 +536,16 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// The percentage in one of `live-cast`'s upload lines (`upload ID: 0.4 MB of 1.1 MB
+/// (36 %), …`).
+pub fn upload_percent(line: &str) -> f64 {
+    line.split('(')
+        .nth(1)
+        .and_then(|p| p.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {line:?}"))
+}
+
 /// A small tmpfs (a disk that can be filled up), unmounted on drop.
 pub struct SmallDisk(tempfile::TempDir);
 

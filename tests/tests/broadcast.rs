@@ -961,12 +961,7 @@ async fn ctrl_c_ends_the_show_and_another_pauses_its_upload_for_the_next_run() {
     // The one request of the upload is under way, and its progress shows.
     let progress = line_with(&format!("upload {id}: "), Duration::from_secs(5)).await;
     assert!(progress.contains("kB/s"), "{progress}");
-    let percent: f64 = progress
-        .split('(')
-        .nth(1)
-        .and_then(|p| p.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no percentage in {progress:?}"));
+    let percent = feza_tests::upload_percent(&progress);
     assert!(percent > 0.0 && percent < 100.0, "{progress}");
 
     let interrupted = Instant::now();

@@ -624,12 +624,7 @@ async fn a_killed_uploader_resumes_from_its_persisted_queue() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(&format!("replay of {id} is ready")), "{out}");
     let first = out.lines().find(|l| l.starts_with("upload ")).unwrap();
-    let resumed_at: f64 = first
-        .split('(')
-        .nth(1)
-        .and_then(|p| p.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no percentage in {first:?}"));
+    let resumed_at = feza_tests::upload_percent(first);
     assert!(
         resumed_at >= pct as f64 - 1.0,
         "resumed at {resumed_at} %, killed at {pct} %: {first}"
