@@ -608,3 +608,68 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// A CPU quota for the processes put in it (a cgroup): a machine too busy for a show.
+/// Removed on drop, once what was put in it has ended.
+pub struct CpuLimit(PathBuf);
+
+impl CpuLimit {
+    /// `percent` of one core. None (the test skips) where no cgroup with a CPU
+    /// controller can be made; under CI=true that fails.
+    pub fn new(percent: u32) -> Option<Self> {
+        let name = format!("feza-test-{}-{}", std::process::id(), percent);
+        // cgroup v1's cpu controller, or v2's (enabled for the root's children).
+        let v1 = PathBuf::from("/sys/fs/cgroup/cpu");
+        let made = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(&name);
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join("cpu.cfs_period_us"), "100000"))
+                .and_then(|()| {
+                    std::fs::write(dir.join("cpu.cfs_quota_us"), format!("{}", percent * 1000))
+                })
+                .map(|()| dir)
+        } else {
+            let root = PathBuf::from("/sys/fs/cgroup");
+            let dir = root.join(&name);
+            std::fs::write(root.join("cgroup.subtree_control"), "+cpu")
+                .and_then(|()| std::fs::create_dir_all(&dir))
+                .and_then(|()| {
+                    std::fs::write(dir.join("cpu.max"), format!("{} 100000", percent * 1000))
+                })
+                .map(|()| dir)
+        };
+        match made {
+            Ok(dir) => Some(Self(dir)),
+            Err(e) => {
+                assert!(
+                    !ingest::strict(),
+                    "making a cgroup with a CPU quota failed ({e}): the busy-machine tests need \
+                     root and a cgroup CPU controller (/sys/fs/cgroup/cpu or cgroup v2's cpu.max)"
+                );
+                eprintln!("SKIPPED: cannot make a cgroup with a CPU quota here ({e})");
+                None
+            }
+        }
+    }
+
+    /// Puts process `pid` (all its threads) under the quota.
+    pub fn add(&self, pid: u32) {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("cannot put {pid} in {}: {e}", self.0.display()));
+    }
+}
+
+impl Drop for CpuLimit {
+    fn drop(&mut self) {
+        // Whatever is still in it (a test that failed early) goes back to the root.
+        let parent = self.0.parent().map(|p| p.join("cgroup.procs"));
+        if let (Ok(pids), Some(parent)) =
+            (std::fs::read_to_string(self.0.join("cgroup.procs")), parent)
+        {
+            for pid in pids.lines() {
+                let _ = std::fs::write(&parent, pid);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}

@@ -52,6 +52,8 @@ pub struct Stats {
     pub encoder_fps: f64,
     /// Frames dropped before the encoder (a source late or too fast).
     pub dropped_frames: u64,
+    /// Frames the encoder had no time for: the machine cannot keep up with the profile.
+    pub encoder_skipped: u64,
     /// Minutes of recording the disk still holds at this bitrate.
     pub recording_minutes_left: u64,
     pub recording_bytes: u64,
@@ -87,6 +89,7 @@ pub struct Broadcast {
     camera_on: Arc<AtomicBool>,
     encoder: &'static str,
     frames_encoded: Arc<AtomicU64>,
+    frames_skipped: Arc<AtomicU64>,
     fps: Mutex<FpsWindow>,
     videorate: gst::Element,
     preview: Option<Arc<Mutex<Option<PreviewFrame>>>>,
@@ -210,6 +213,7 @@ impl Prepared {
             camera_on: capture.camera_on,
             encoder: capture.encoder,
             frames_encoded: capture.frames_encoded,
+            frames_skipped: capture.frames_skipped,
             fps: Mutex::new(FpsWindow {
                 at: Instant::now(),
                 frames: 0,
@@ -346,6 +350,7 @@ impl Broadcast {
             encoder: self.encoder,
             encoder_fps,
             dropped_frames: self.videorate.property::<u64>("drop"),
+            encoder_skipped: self.frames_skipped.load(Ordering::Relaxed),
             recording_minutes_left: minutes_left(&self.recording, self.bytes_per_minute),
             recording_bytes: std::fs::metadata(&self.recording)
                 .map(|m| m.len())

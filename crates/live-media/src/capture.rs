@@ -11,7 +11,9 @@
 //! raw tee ─► queue (leaky) ─► videorate ─► videoscale ─► ≤ 10 fps, 320 px ─► jpegenc ─► appsink   preview
 //! ```
 //! The camera-off probe blackens frames right after the caps filter, so the preview
-//! shows what viewers see. The recording's branch starts with a valve on each tee: a
+//! shows what viewers see. The encoder's queue holds half a second: an encoder that
+//! cannot keep up (a machine too busy for the profile) skips frames there, counted,
+//! rather than holding up the camera and letting the show fall ever further behind. The recording's branch starts with a valve on each tee: a
 //! recording that fails (a full disk) is shut off and cut loose; the show goes on.
 
 use crate::broadcast::{BroadcastConfig, Source};
@@ -51,6 +53,8 @@ pub(crate) struct Capture {
     pub encoder: &'static str,
     /// Frames out of the encoder.
     pub frames_encoded: Arc<AtomicU64>,
+    /// Frames the encoder had no time for (skipped in its queue).
+    pub frames_skipped: Arc<AtomicU64>,
     /// Holds the frame rate (its `drop` property counts frames it had to drop).
     pub videorate: gst::Element,
     /// Set (with why) when the recording failed.
@@ -78,6 +82,27 @@ fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
     q.set_property("max-size-time", 2_000_000_000u64);
     q.set_property("max-size-buffers", 0u32);
     q.set_property("max-size-bytes", 0u32);
+    Ok(q)
+}
+
+/// The queue before the video encoder: half a second of frames. Full (the encoder
+/// slower than the camera), it drops the oldest frame for each new one and counts it,
+/// so the camera never waits: the show stays as close to real time as the encoder
+/// allows, at a lower frame rate, instead of drifting behind by the second.
+fn encoder_queue(
+    video: &VideoProfile,
+    skipped: Arc<AtomicU64>,
+) -> Result<gst::Element, MediaError> {
+    let q = queue("feza-video-enc-queue")?;
+    q.set_property_from_str("leaky", "downstream");
+    q.set_property("max-size-buffers", (video.fps / 2).max(2));
+    q.set_property("max-size-bytes", 0u32);
+    q.set_property("max-size-time", 0u64);
+    // Emitted (in the camera's thread) once for each frame that found it full.
+    q.connect("overrun", false, move |_| {
+        skipped.fetch_add(1, Ordering::Relaxed);
+        None
+    });
     Ok(q)
 }
 
@@ -170,7 +195,8 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
             .build(),
     )?;
     let raw_tee = element("tee", "feza-video-raw-tee")?;
-    let venc_queue = queue("feza-video-enc-queue")?;
+    let frames_skipped = Arc::new(AtomicU64::new(0));
+    let venc_queue = encoder_queue(video, frames_skipped.clone())?;
     // Hardware encoders want their own formats (NV12 mostly).
     let venc_conv = element("videoconvert", "feza-video-enc-convert")?;
     let (venc, encoder) = h264_encoder(*encoder, video)?;
@@ -299,6 +325,7 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         preview,
         encoder,
         frames_encoded,
+        frames_skipped,
         videorate: vrate,
         recording_failed,
         recording_valves: [rec_vvalve, rec_avalve],

@@ -29,13 +29,31 @@ impl VideoProfile {
         bitrate_kbps: 800,
     };
 
+    /// The profiles a seller picks from by name, largest first.
+    pub const NAMED: [(&'static str, Self); 3] = [
+        ("720p30", Self::P720_30),
+        ("480p30", Self::P480_30),
+        ("360p30", Self::P360_30),
+    ];
+
     pub fn by_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "720p30" => Self::P720_30,
-            "480p30" => Self::P480_30,
-            "360p30" => Self::P360_30,
-            _ => return None,
-        })
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+
+    /// This profile's name, if it is one of [`Self::NAMED`].
+    pub fn name(&self) -> Option<&'static str> {
+        Self::NAMED.iter().find(|(_, p)| p == self).map(|(n, _)| *n)
+    }
+
+    /// The next smaller named profile (lighter to encode), if there is one.
+    pub fn smaller(&self) -> Option<(&'static str, Self)> {
+        Self::NAMED
+            .iter()
+            .find(|(_, p)| p.width * p.height < self.width * self.height)
+            .copied()
     }
 
     /// Frames between keyframes (2 s).

@@ -212,6 +212,7 @@ pub async fn go_live(
     let mut counts: Option<watch::Receiver<Option<live_core::api::Counts>>> = None;
     let mut last_drops = 0u64;
     let mut space = SpaceWatch::default();
+    let mut busy = BusyWatch::default();
     let media_failure = loop {
         tokio::select! {
             () = &mut stop => break None,
@@ -268,6 +269,9 @@ pub async fn go_live(
                          or the recording stops there (the show itself goes on)",
                         recording.parent().unwrap_or(Path::new(".")).display()
                     );
+                }
+                if let Some(skipped) = busy.skipped(stats.encoder_skipped, Instant::now()) {
+                    tracing::warn!("{}", too_busy(&go.video, skipped, stats.encoder_fps));
                 }
                 on_stats(&stats, Some(&view));
             }
@@ -575,6 +579,57 @@ impl SpaceWatch {
     }
 }
 
+/// Tells the seller when the machine cannot keep up with the profile: as frames are
+/// being skipped, at once the first time, then at most once a minute while it goes on.
+#[derive(Debug, Default)]
+struct BusyWatch {
+    /// When last told.
+    told: Option<Instant>,
+    /// The count of skipped frames then, and at the last look.
+    told_count: u64,
+    seen: u64,
+}
+
+impl BusyWatch {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// Frames skipped since the seller was last told, when some were skipped since
+    /// the last look and it is time to tell again.
+    fn skipped(&mut self, skipped: u64, now: Instant) -> Option<u64> {
+        let skipping = skipped > self.seen;
+        self.seen = skipped;
+        if !skipping
+            || self
+                .told
+                .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return None;
+        }
+        self.told = Some(now);
+        let new = skipped - self.told_count;
+        self.told_count = skipped;
+        Some(new)
+    }
+}
+
+/// What to say when the encoder skipped `skipped` frames of `video`.
+fn too_busy(video: &VideoProfile, skipped: u64, fps: f64) -> String {
+    let profile = video
+        .name()
+        .map_or_else(|| format!("{}p{}", video.height, video.fps), str::to_owned);
+    let help = match video.smaller() {
+        Some((smaller, _)) => {
+            format!("close other programs, or go live with a smaller profile ({smaller})")
+        }
+        None => "close other programs".to_owned(),
+    };
+    format!(
+        "this computer is too busy to encode {profile}: {skipped} frames skipped, viewers see \
+         {fps:.0} fps instead of {}; {help}",
+        video.fps
+    )
+}
+
 /// The first clause of a GStreamer error (without its source location).
 fn short_error(e: &str) -> &str {
     e.split(" (").next().unwrap_or(e)
@@ -583,15 +638,22 @@ fn short_error(e: &str) -> &str {
 /// One line of stats for a terminal or a log; stream keys never appear in it.
 pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     let t = stats.duration.as_secs();
+    let mut frames = format!(
+        "{} {:.0} fps, {} dropped",
+        stats.encoder, stats.encoder_fps, stats.dropped_frames
+    );
+    if stats.encoder_skipped > 0 {
+        frames.push_str(&format!(
+            ", {} skipped (CPU too busy)",
+            stats.encoder_skipped
+        ));
+    }
     let mut line = format!(
-        "{:02}:{:02}:{:02} | show {} | {} {:.0} fps, {} dropped | ",
+        "{:02}:{:02}:{:02} | show {} | {frames} | ",
         t / 3600,
         t / 60 % 60,
         t % 60,
         show.map_or("?".to_owned(), |s| s.status.to_string()),
-        stats.encoder,
-        stats.encoder_fps,
-        stats.dropped_frames,
     );
     match &stats.recording_error {
         None => line.push_str(&format!(
@@ -766,6 +828,46 @@ mod tests {
                 None
             ]
         );
+    }
+
+    #[test]
+    fn a_busy_encoder_is_told_at_once_then_once_a_minute_with_what_to_do() {
+        let mut w = BusyWatch::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // (seconds into the show, frames skipped by then)
+        let told: Vec<Option<u64>> = [
+            (0, 0),
+            (2, 0),
+            (5, 2),
+            (9, 4),
+            (66, 4),
+            (67, 40),
+            (90, 70),
+            (128, 71),
+        ]
+        .into_iter()
+        .map(|(t, skipped)| w.skipped(skipped, at(t)))
+        .collect();
+        // Nothing skipped, then 2 (told at once), more within the minute (quiet), none
+        // since the last look once it is over (quiet: it stopped), new ones (told: all
+        // since last time), and so on.
+        assert_eq!(
+            told,
+            [None, None, Some(2), None, None, Some(38), None, Some(31)]
+        );
+
+        let said = too_busy(&VideoProfile::P720_30, 59, 24.4);
+        assert!(
+            said.contains("720p30") && said.contains("59 frames skipped"),
+            "{said}"
+        );
+        assert!(
+            said.contains("24 fps instead of 30") && said.contains("(480p30)"),
+            "{said}"
+        );
+        let said = too_busy(&VideoProfile::P360_30, 3, 28.0);
+        assert!(!said.contains("smaller profile"), "{said}");
     }
 
     #[test]
