@@ -39,6 +39,10 @@ impl IngestUrl {
             return Err(bad("has no host"));
         }
         let mut secrets = Vec::new();
+        // rtmp://USER:PASSWORD@HOST/…: the password is as secret as the key.
+        if let Some(password) = url.password().filter(|p| !p.is_empty()) {
+            secrets.push(password.to_owned());
+        }
         match scheme {
             IngestScheme::Rtmp | IngestScheme::Rtmps => {
                 let segments: Vec<&str> =
@@ -47,6 +51,11 @@ impl IngestUrl {
                     return Err(bad("must be rtmp://HOST/APP/STREAM_KEY"));
                 }
                 secrets.push(segments[segments.len() - 1].to_owned());
+                // A query belongs to the key (the publish name carries it): some
+                // services put part of the key there (`…/KEY?s_bl=1&a=SECRET`).
+                if let Some(query) = url.query().filter(|q| !q.is_empty()) {
+                    secrets.push(query.to_owned());
+                }
             }
             IngestScheme::Srt => {
                 for (k, v) in url.query_pairs() {
@@ -174,6 +183,24 @@ mod tests {
         assert!(u.expose().ends_with("fzk_secretkey123"));
         let s = IngestUrl::parse("srt://127.0.0.1:9000?streamid=publish:abcd1234").unwrap();
         assert!(!s.to_string().contains("abcd1234"));
+        // Part of the key in the query, as some services hand it out.
+        let q = IngestUrl::parse(
+            "rtmps://live-api-s.example.com:443/rtmp/FB-1234-0-AbCd?s_bl=1&s_sw=0&a=AbyZsecret99",
+        )
+        .unwrap();
+        assert_eq!(
+            q.to_string(),
+            "rtmps://live-api-s.example.com:443/rtmp/***?***"
+        );
+        assert_eq!(
+            q.scrub("publish FB-1234-0-AbCd?s_bl=1&s_sw=0&a=AbyZsecret99 refused"),
+            "publish ***?*** refused"
+        );
+        let p = IngestUrl::parse("rtmp://seller:pa55word@ingest.example.com/live/key1").unwrap();
+        assert_eq!(
+            p.to_string(),
+            "rtmp://seller:***@ingest.example.com/live/***"
+        );
     }
 
     #[test]
