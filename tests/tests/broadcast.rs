@@ -1145,3 +1145,80 @@ async fn a_machine_too_busy_for_the_profile_skips_frames_and_stays_live() {
         "{frames} frames in {video:.2} s: nothing was skipped, so the machine was not busy"
     );
 }
+
+/// A show ended (or killed) before its first frame leaves a recording with no picture
+/// (its audio starts first). Remuxing that waited forever for the video (ten minutes,
+/// then every later run's recovery did the same); now it is seen at once, and the
+/// recording, which holds nothing, is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let live_cast = workspace_bin("live-cast");
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&live_cast);
+        cmd.args(args)
+            .arg("--record-dir")
+            .arg(dir.path())
+            .env("FEZA_SERVER", &app.base)
+            .env("FEZA_TOKEN", &token)
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let within = |what: &'static str, cmd: &mut tokio::process::Command| {
+        let out = cmd.output();
+        async move {
+            let out = tokio::time::timeout(Duration::from_secs(60), out)
+                .await
+                .unwrap_or_else(|_| panic!("{what} still running after 60 s"))
+                .unwrap();
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{what}: {said}");
+            said
+        }
+    };
+    // Left by a show killed before its first frame: Matroska with its audio only.
+    feza_tests::ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
+    let left = dir.path().join("01a2000000000000000000000000dead.mkv");
+    let made = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "num-buffers=5",
+            "!",
+            "avenc_aac",
+            "!",
+            "aacparse",
+        ])
+        .args(["!", "matroskamux", "streamable=true", "!", "filesink"])
+        .arg(format!("location={}", left.display()))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert_eq!(codecs(&left.to_string_lossy()), vec!["aac"]);
+    let said = within("recover", &mut run(&["recover"])).await;
+    assert!(said.contains("no interrupted recording"), "{said}");
+    assert!(!left.exists(), "a recording with no picture is removed");
+
+    // A show ended at once: whatever it recorded, the run ends in seconds and leaves
+    // no recording without a picture, and no half MP4.
+    let said = within(
+        "go-live --duration 0s",
+        &mut run(&["go-live", "--title", "Gone", "--duration", "0s"]),
+    )
+    .await;
+    assert!(said.contains("ended (cancelled)"), "{said}");
+    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let path = entry.path();
+        let name = path.to_string_lossy().into_owned();
+        assert!(!name.ends_with(".part"), "{name}");
+        if name.ends_with(".mkv") || name.ends_with(".mp4") {
+            assert_eq!(codecs(&name), vec!["aac", "h264"], "{name}: {said}");
+        }
+    }
+}

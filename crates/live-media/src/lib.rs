@@ -56,6 +56,10 @@ pub enum MediaError {
     Finalize(String),
     #[error("not a usable recording: {0}")]
     NotARecording(String),
+    /// The recording has no picture at all: its show ended (or crashed) before the
+    /// first frame was encoded. Nothing in it is worth keeping.
+    #[error("{0} holds no picture: its show ended before the first frame")]
+    NoPicture(String),
 }
 
 impl From<gst::glib::Error> for MediaError {

@@ -21,15 +21,8 @@ pub struct RecordingInfo {
 /// Checks that `path` is a recording Feza Live can publish: Matroska or MP4 holding
 /// H.264 video (and optionally AAC audio). The error says what is wrong with it.
 pub fn inspect(path: &Path) -> Result<RecordingInfo, MediaError> {
-    init()?;
     let bad = |why: String| MediaError::NotARecording(why);
-    let uri = gst::glib::filename_to_uri(path, None)
-        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(30))
-        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
-    let info = discoverer
-        .discover_uri(&uri)
-        .map_err(|e| bad(format!("it is not a media file GStreamer can read ({e})")))?;
+    let info = discover(path)?;
     let container_caps = info
         .stream_info()
         .and_then(|s| s.caps())
@@ -73,6 +66,19 @@ pub fn inspect(path: &Path) -> Result<RecordingInfo, MediaError> {
     })
 }
 
+/// What GStreamer's discoverer finds in `path`.
+fn discover(path: &Path) -> Result<gst_pbutils::DiscovererInfo, MediaError> {
+    init()?;
+    let bad = |why: String| MediaError::NotARecording(why);
+    let uri = gst::glib::filename_to_uri(path, None)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(30))
+        .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    discoverer
+        .discover_uri(&uri)
+        .map_err(|e| bad(format!("it is not a media file GStreamer can read ({e})")))
+}
+
 fn quote(p: &Path) -> String {
     format!("\"{}\"", p.display().to_string().replace('"', "\\\""))
 }
@@ -108,9 +114,18 @@ fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
 /// A Matroska recording remuxed into an MP4 a browser plays and seeks. The MP4
 /// appears whole or not at all (written beside it, then renamed): a crash or a full
 /// disk never leaves a broken copy that passes for a finished one.
+///
+/// A recording without a picture (a show ended or killed before its first frame) is
+/// [`MediaError::NoPicture`]: there is nothing to copy, and a remux would wait forever
+/// for its video.
 pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
+    let info = discover(input)?;
+    if info.video_streams().is_empty() {
+        return Err(MediaError::NoPicture(input.display().to_string()));
+    }
+    let has_audio = !info.audio_streams().is_empty();
     let partial = output.with_extension("mp4.part");
-    remux(input, "matroska", true, &partial)?;
+    remux(input, "matroska", has_audio, &partial)?;
     std::fs::rename(&partial, output).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
         MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))

@@ -353,6 +353,17 @@ pub async fn go_live(
             let (src, dst) = (recording.clone(), mp4.clone());
             match blocking(move || live_media::remux_to_mp4(&src, &dst)).await {
                 Ok(Ok(())) => (Some(recording), Some(mp4), None),
+                Ok(Err(live_media::MediaError::NoPicture(_))) => {
+                    tracing::warn!(
+                        "the show ended before its first frame: its recording holds nothing, \
+                         so it is deleted"
+                    );
+                    if let Some(queue) = &go.queue {
+                        let _ = queue.remove(&show.id).await;
+                    }
+                    let _ = std::fs::remove_file(&recording);
+                    (None, None, None)
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(
                         "the MP4 copy could not be made ({e}); the recording is kept at {} and \
@@ -772,6 +783,12 @@ pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
         let mp4 = path.with_extension("mp4");
         let (src, dst) = (path.clone(), mp4.clone());
         let remuxed = blocking(move || live_media::remux_to_mp4(&src, &dst)).await;
+        if let Ok(Err(live_media::MediaError::NoPicture(_))) = remuxed {
+            // Killed before its first frame: nothing to finish, nothing to keep.
+            tracing::info!(recording = %path.display(), "removed a left-over recording that holds no picture");
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
         if let Err(e) = remuxed
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
