@@ -108,7 +108,13 @@ impl Queue {
             path: path.display().to_string(),
             reason,
         };
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            fail(if dir.exists() && !dir.is_dir() {
+                format!("{} is a file; recordings need a folder", dir.display())
+            } else {
+                e.to_string()
+            })
+        })?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
