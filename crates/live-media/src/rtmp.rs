@@ -60,6 +60,12 @@ pub(crate) enum RtmpError {
     Stalled,
     #[error("the ingest refused the show: {0}")]
     Refused(String),
+    #[error("{addr} is not an RTMP ingest: {why}")]
+    NotRtmp { addr: String, why: &'static str },
+    #[error(
+        "the ingest does not answer in TLS: check that it takes rtmps:// on this port, or use rtmp://"
+    )]
+    NotTls,
     #[error("RTMP: {0}")]
     Protocol(String),
     #[error("stopped")]
@@ -85,8 +91,24 @@ impl From<rustls::Error> for RtmpError {
             rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
                 Self::Certificate(e.to_string())
             }
+            // Bytes that are no TLS record: a plain RTMP server (or something else).
+            rustls::Error::InvalidMessage(_) => Self::NotTls,
             e => Self::Tls(e),
         }
+    }
+}
+
+/// Why the first bytes an ingest sent (an RTMP server's start with version 3) show
+/// it is something else, with what to check; None for RTMP (or too little to tell).
+fn not_rtmp(first: &[u8]) -> Option<&'static str> {
+    match first.first()? {
+        3 => None,
+        _ if first.starts_with(b"HTTP/") => {
+            Some("a web server answered: check the URL's host and port")
+        }
+        // A TLS record (handshake or alert): the service wants rtmps://.
+        0x15 | 0x16 => Some("it answered in TLS: use rtmps://"),
+        _ => Some("what answered does not speak RTMP: check the URL's host and port"),
     }
 }
 
@@ -268,6 +290,12 @@ impl Link {
                 return Err(RtmpError::Stopped);
             }
             if Instant::now() > deadline {
+                // A plain RTMP server waits for a handshake TLS never sends.
+                let stage = if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                    "TLS handshake: does it take rtmps:// on this port?"
+                } else {
+                    stage
+                };
                 return Err(RtmpError::TimedOut { stage });
             }
             wait(&self.socket, self.wants_write(), TICK)?;
@@ -376,8 +404,17 @@ impl Publisher {
         let mut handshake = Handshake::new(PeerType::Client);
         link.send(&handshake.generate_outbound_p0_and_p1().map_err(protocol)?)?;
         let mut input = Vec::new();
+        let mut first = true;
         let rest = loop {
             link.expect(&mut input, stop, deadline, "handshake")?;
+            // Its very first byte says whether an RTMP server answered at all.
+            if let Some(why) = not_rtmp(&input).filter(|_| first) {
+                return Err(RtmpError::NotRtmp {
+                    addr: format!("{}:{}", target.host, target.port),
+                    why,
+                });
+            }
+            first = false;
             match handshake.process_bytes(&input).map_err(protocol)? {
                 HandshakeProcessResult::InProgress { response_bytes } => {
                     link.send(&response_bytes)?;
@@ -789,6 +826,87 @@ mod tests {
         panic!("still stalled while the ingest reads");
     }
 
+    /// Connects to a listener that answers the first bytes it gets with `answer`.
+    fn connect_to_one_that_answers(scheme: &str, answer: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf);
+            let _ = socket.write_all(answer);
+            let _ = socket.read(&mut buf);
+        });
+        let url = IngestUrl::parse(&format!("{scheme}://127.0.0.1:{port}/live/key")).unwrap();
+        let failure = Publisher::connect(&url, TlsTrust::System, &AtomicBool::new(false))
+            .err()
+            .expect("no ingest to publish to");
+        server.join().unwrap();
+        failure.to_string()
+    }
+
+    #[test]
+    fn a_url_that_reaches_something_other_than_an_rtmp_ingest_says_what_to_check() {
+        let web = connect_to_one_that_answers("rtmp", b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        assert!(
+            web.contains("a web server answered") && web.contains("port"),
+            "{web}"
+        );
+        // A TLS alert, as a TLS-only ingest sends to a plain hello.
+        let tls = connect_to_one_that_answers("rtmp", &[0x15, 3, 1, 0, 2, 2, 70]);
+        assert!(tls.contains("use rtmps://"), "{tls}");
+        // rtmps:// to a plain RTMP server: one that answers (version 3 first)…
+        let plain = connect_to_one_that_answers("rtmps", &[3; 1537]);
+        assert!(plain.contains("does not answer in TLS"), "{plain}");
+        // …and one that waits for the rest of a handshake, as nginx-rtmp does.
+        let waits = connect_to_one_that_answers("rtmps", b"");
+        assert!(waits.contains("does it take rtmps://"), "{waits}");
+    }
+
+    /// The server's side of the RTMP handshake; with `pause`, S2 comes that long after
+    /// S0 + S1.
+    fn shake_hands(socket: &mut TcpStream, pause: Option<Duration>) {
+        let mut handshake = Handshake::new(PeerType::Server);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = socket.read(&mut buf).unwrap();
+            let (reply, done) = match handshake.process_bytes(&buf[..n]).unwrap() {
+                HandshakeProcessResult::InProgress { response_bytes } => (response_bytes, false),
+                HandshakeProcessResult::Completed { response_bytes, .. } => (response_bytes, true),
+            };
+            match pause.filter(|_| reply.len() > 1537) {
+                Some(pause) => {
+                    let (s0s1, s2) = reply.split_at(1537);
+                    socket.write_all(s0s1).unwrap();
+                    std::thread::sleep(pause);
+                    socket.write_all(s2).unwrap();
+                }
+                None => socket.write_all(&reply).unwrap(),
+            }
+            if done {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_handshake_that_arrives_in_pieces_is_rtmp() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ingest = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            // S0 + S1 first, S2 a moment later: the client reads twice…
+            shake_hands(&mut socket, Some(Duration::from_millis(200)));
+            // …then it hangs up, before `connect` is answered.
+        });
+        let url = IngestUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).unwrap();
+        let failure = Publisher::connect(&url, TlsTrust::System, &AtomicBool::new(false))
+            .err()
+            .expect("it hung up");
+        ingest.join().unwrap();
+        assert!(matches!(failure, RtmpError::Closed), "{failure}");
+    }
+
     #[test]
     fn an_ill_formed_command_from_the_ingest_is_an_error_not_a_crash() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -798,20 +916,8 @@ mod tests {
             socket
                 .set_read_timeout(Some(Duration::from_secs(10)))
                 .unwrap();
-            let mut handshake = Handshake::new(PeerType::Server);
+            shake_hands(&mut socket, None);
             let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = socket.read(&mut buf).unwrap();
-                match handshake.process_bytes(&buf[..n]).unwrap() {
-                    HandshakeProcessResult::InProgress { response_bytes } => {
-                        socket.write_all(&response_bytes).unwrap();
-                    }
-                    HandshakeProcessResult::Completed { response_bytes, .. } => {
-                        socket.write_all(&response_bytes).unwrap();
-                        break;
-                    }
-                }
-            }
             // Answers `connect` with a command of one value: "_result", and nothing else.
             let body = [&[2u8, 0, 7][..], b"_result"].concat();
             let mut chunk = vec![3u8, 0, 0, 0, 0, 0, body.len() as u8, 20, 0, 0, 0, 0];
