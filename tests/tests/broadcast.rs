@@ -1098,8 +1098,10 @@ async fn a_machine_too_busy_for_the_profile_skips_frames_and_stays_live() {
             "--no-progressive-upload",
             "--keep-recording",
             "--record-dir",
+            "shows",
         ])
-        .arg(dir.path())
+        // A record dir relative to where live-cast runs, as a seller types it.
+        .current_dir(dir.path())
         .env("FEZA_SERVER", &app.base)
         .env("FEZA_TOKEN", &token)
         .stdin(std::process::Stdio::null())
@@ -1123,9 +1125,9 @@ async fn a_machine_too_busy_for_the_profile_skips_frames_and_stays_live() {
         .find_map(|l| l.strip_prefix(&format!("show {id} ended (archived) after ")))
         .and_then(|l| l.trim_end_matches(" s").parse().ok())
         .unwrap_or_else(|| panic!("no end line in {stdout}"));
-    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = dir.path().join("shows").join(format!("{id}.mp4"));
     let mp4 = mp4.to_string_lossy();
-    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"], "{stdout}\n{stderr}");
     let video = video_span_s(&mp4);
     let audio = audio_span_s(&mp4);
     let frames = video_pts(&mp4).len();

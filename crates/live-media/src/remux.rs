@@ -70,7 +70,10 @@ pub fn inspect(path: &Path) -> Result<RecordingInfo, MediaError> {
 fn discover(path: &Path) -> Result<gst_pbutils::DiscovererInfo, MediaError> {
     init()?;
     let bad = |why: String| MediaError::NotARecording(why);
-    let uri = gst::glib::filename_to_uri(path, None)
+    // A URI needs an absolute path (`--record-dir` may be relative).
+    let uri = std::path::absolute(path)
+        .map_err(|e| e.to_string())
+        .and_then(|p| gst::glib::filename_to_uri(p, None).map_err(|e| e.to_string()))
         .map_err(|e| bad(format!("{}: {e}", path.display())))?;
     let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(30))
         .map_err(|e| MediaError::Pipeline(e.to_string()))?;
