@@ -1224,3 +1224,67 @@ async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
         }
     }
 }
+
+/// The ingest stays away longer than the server's reconnect grace: the server ends
+/// the show, and the broadcaster ends with it (rather than stream on to an ingest that
+/// now refuses it, with viewers long gone), tells the seller why, and the show is
+/// still saved with its whole recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_saved() {
+    feza_tests::captured_logs(); // from now on
+    let (app, mut ingest) = stack(2).await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let never = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = tokio::time::timeout(
+        Duration::from_secs(120),
+        run_until_notified(&client, test_show(record_dir.path(), vec![]), never, rx),
+    );
+    let script = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        // Killed after its first "still publishing" call (every 3 s): the server takes
+        // it as gone 20 s after its last, and ends the show 2 s later.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        ingest.kill();
+        eventually(
+            "the server to end the show",
+            Duration::from_secs(60),
+            || async {
+                (app.stream(Some(&token), &id).await.status == StreamStatus::Ended).then_some(())
+            },
+        )
+        .await;
+        // The ingest is back, too late for this show.
+        tokio::task::block_in_place(|| ingest.restart());
+        (id, Instant::now())
+    };
+    let (ended, (id, server_ended)) = tokio::join!(session, script);
+    let (report, _lines) = ended.expect("the broadcaster ended with the show");
+    assert!(
+        server_ended.elapsed() < Duration::from_secs(10),
+        "it went on {:?} after the server ended the show",
+        server_ended.elapsed()
+    );
+    assert_eq!(report.stream.id, id);
+    assert_eq!(report.stream.status, StreamStatus::Archived);
+    assert_eq!(
+        report.stream.end_reason,
+        Some(live_core::EndReason::IngestLost)
+    );
+    let said = feza_tests::captured_logs();
+    assert!(
+        said.contains("the server ended the show") && said.contains("go live again"),
+        "{said}"
+    );
+    // The recording went on through the outage: the whole show is there.
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    assert!(
+        (duration_s(&mp4) - report.duration.as_secs_f64()).abs() < 0.5,
+        "{:.2} s recorded of {:.2} s",
+        duration_s(&mp4),
+        report.duration.as_secs_f64()
+    );
+}

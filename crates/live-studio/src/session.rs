@@ -213,6 +213,8 @@ pub async fn go_live(
     let mut last_drops = 0u64;
     let mut space = SpaceWatch::default();
     let mut busy = BusyWatch::default();
+    // The server's view when it ended the show itself (or it was ended elsewhere).
+    let mut ended_on_server: Option<Stream> = None;
     let media_failure = loop {
         tokio::select! {
             () = &mut stop => break None,
@@ -237,6 +239,14 @@ pub async fn go_live(
                     break Some(e);
                 }
                 let mut view = server.borrow().clone();
+                if matches!(
+                    view.status,
+                    StreamStatus::Ended | StreamStatus::Archived | StreamStatus::Cancelled
+                ) {
+                    tracing::warn!("{}", ended_elsewhere(&view));
+                    ended_on_server = Some(view);
+                    break None;
+                }
                 let stats = broadcast.stats();
                 let is_live = view.status == StreamStatus::Live;
                 // Real counts, as the server pushes them.
@@ -304,30 +314,41 @@ pub async fn go_live(
         );
         client.cancel(&show.id).await?
     } else {
-        client
-            .end(&show.id, go.outcome)
-            .await
-            .map_err(|e| {
-                tracing::error!(
-                    "the show could not be ended on the server ({e}); the recording is kept at {}",
-                    recording.display()
-                );
-                // The seller's choice is kept beside it, so that the next run discards
-                // the show rather than save it as an interrupted one.
-                if go.outcome == Outcome::Discard {
-                    match std::fs::write(discard_marker(&recording), b"") {
-                        Ok(()) => tracing::warn!(
-                            "the show will be discarded (and its recording deleted) by the next \
+        let ended = client.end(&show.id, go.outcome).await;
+        match (ended, ended_on_server) {
+            // Ended elsewhere with an outcome of its own: the server's stands.
+            (Err(ClientError::Refused { .. }), Some(view)) => Ok(view),
+            (ended, _) => ended.map(|r| r.stream),
+        }
+        .map_err(|e| {
+            tracing::error!(
+                "the show could not be ended on the server ({e}); the recording is kept at {}",
+                recording.display()
+            );
+            // The seller's choice is kept beside it, so that the next run discards
+            // the show rather than save it as an interrupted one.
+            if go.outcome == Outcome::Discard {
+                match std::fs::write(discard_marker(&recording), b"") {
+                    Ok(()) => tracing::warn!(
+                        "the show will be discarded (and its recording deleted) by the next \
                              live-cast run that reaches the server"
-                        ),
-                        Err(io) => tracing::error!("could not note the discard ({io})"),
-                    }
+                    ),
+                    Err(io) => tracing::error!("could not note the discard ({io})"),
                 }
-                e
-            })?
-            .stream
+            }
+            e
+        })?
     };
-    let (recording, mp4, mp4_error) = match go.outcome {
+    // What the server made of the show decides what becomes of the recording (the
+    // seller's choice, unless the show was saved or discarded elsewhere).
+    let outcome = if never_live {
+        go.outcome
+    } else if stream.status == StreamStatus::Archived {
+        Outcome::Save
+    } else {
+        Outcome::Discard
+    };
+    let (recording, mp4, mp4_error) = match outcome {
         Outcome::Save => {
             // Queued for upload first: the replay never waits on the seller's MP4 copy,
             // which a full disk can refuse. What the show sent while live is resumed,
@@ -620,6 +641,21 @@ impl BusyWatch {
         let new = skipped - self.told_count;
         self.told_count = skipped;
         Some(new)
+    }
+}
+
+/// What to say when the server ended the show (`view`) while it was being broadcast.
+fn ended_elsewhere(view: &Stream) -> String {
+    if view.end_reason == Some(live_core::EndReason::IngestLost) {
+        "the server ended the show: its ingest heard nothing for longer than the reconnect \
+         grace, so viewers no longer see it. live-cast ends it here (saved or discarded as \
+         asked); go live again to start a new show"
+            .to_owned()
+    } else {
+        format!(
+            "the show was ended elsewhere (it is {} on the server); live-cast ends it here",
+            view.status
+        )
     }
 }
 
