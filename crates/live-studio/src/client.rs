@@ -18,6 +18,14 @@ pub enum ClientError {
         code: String,
         message: String,
     },
+    /// An answer that is no refusal of Feza Live's: a server error, a proxy in front
+    /// of a server that is down, or another web server altogether.
+    #[error("{url} answered {status}: {hint}")]
+    Unavailable {
+        url: String,
+        status: u16,
+        hint: &'static str,
+    },
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
 }
@@ -84,17 +92,24 @@ impl ApiClient {
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
         } else {
-            let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-            Err(ClientError::Refused {
-                status: status.as_u16(),
-                code: body
-                    .as_ref()
-                    .map(|b| b.error.code.clone())
-                    .unwrap_or_default(),
-                message: body
-                    .map(|b| b.error.message)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
-            })
+            // A refusal is Feza Live's own (4xx with its error body); anything else may
+            // go away by itself, or means the address is wrong, and is said so.
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) if status.is_client_error() => Err(ClientError::Refused {
+                    status: status.as_u16(),
+                    code: body.error.code,
+                    message: body.error.message,
+                }),
+                _ => Err(ClientError::Unavailable {
+                    url: self.base.to_string(),
+                    status: status.as_u16(),
+                    hint: if status.is_server_error() {
+                        "the server is down or failing; try again in a moment"
+                    } else {
+                        "not as a Feza Live server; check the server address"
+                    },
+                }),
+            }
         }
     }
 
@@ -143,5 +158,52 @@ impl ApiClient {
     pub async fn stream(&self, id: &str) -> Result<Stream, ClientError> {
         self.send(self.http.get(self.url(&format!("/api/streams/{id}"))))
             .await
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request with `response`.
+    pub(crate) async fn answering(response: &'static str) -> ApiClient {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        ApiClient::new(&url, "fzs_token").unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_feza_lives_own_errors_are_refusals() {
+        let feza = answering(
+            "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 62\r\n\r\n\
+             {\"error\":{\"code\":\"illegal_transition\",\"message\":\"it is live\"}}",
+        )
+        .await;
+        let e = feza.create_stream("x").await.unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Refused { status: 409, code, .. } if code == "illegal_transition"),
+            "{e:?}"
+        );
+        // A proxy in front of a server that is down: not a refusal, it passes.
+        let proxy =
+            answering("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 11\r\n\r\nBad Gateway").await;
+        let e = proxy.create_stream("x").await.unwrap_err();
+        assert!(
+            matches!(e, ClientError::Unavailable { status: 502, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("try again"), "{e}");
+        // Another web server: the address is wrong.
+        let other = answering("HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno such!!").await;
+        let e = other.create_stream("x").await.unwrap_err();
+        assert!(e.to_string().contains("check the server address"), "{e}");
     }
 }

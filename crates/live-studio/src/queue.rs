@@ -456,7 +456,10 @@ async fn confirm(
         // A server that went away (shut down right after the show) will not answer for
         // a while: the upload is complete, the next run confirms the replay.
         match &answer {
-            Err(crate::client::ClientError::Unreachable { .. }) => {
+            Err(
+                crate::client::ClientError::Unreachable { .. }
+                | crate::client::ClientError::Unavailable { .. },
+            ) => {
                 let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() > Duration::from_secs(5) {
                     return (EntryState::Processing, None);

@@ -883,6 +883,23 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_discard_waits_for_the_server_itself_not_a_proxy_in_front_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "01a2000000000000000000000000beef";
+        let recording = dir.path().join(format!("{id}.mkv"));
+        std::fs::write(&recording, b"footage").unwrap();
+        std::fs::write(discard_marker(&recording), b"").unwrap();
+        // The server restarting behind its proxy: the seller's discard still stands,
+        // so the next run does not take the recording for an interrupted show to save.
+        let proxy = crate::client::tests::answering(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 11\r\n\r\nBad Gateway",
+        )
+        .await;
+        discard_pending(&proxy, &discard_marker(&recording)).await;
+        assert!(discard_marker(&recording).exists() && recording.exists());
+    }
+
     #[test]
     fn a_busy_encoder_is_told_at_once_then_once_a_minute_with_what_to_do() {
         let mut w = BusyWatch::default();
