@@ -93,11 +93,10 @@ fn encoder_queue(
     video: &VideoProfile,
     skipped: Arc<AtomicU64>,
 ) -> Result<gst::Element, MediaError> {
-    let q = queue("feza-video-enc-queue")?;
-    q.set_property_from_str("leaky", "downstream");
-    q.set_property("max-size-buffers", (video.fps / 2).max(2));
-    q.set_property("max-size-bytes", 0u32);
+    let q = leaky_queue("feza-video-enc-queue")?;
+    // Half a second, counted in frames: one overrun is then one frame dropped.
     q.set_property("max-size-time", 0u64);
+    q.set_property("max-size-buffers", (video.fps / 2).max(2));
     // Emitted (in the camera's thread) once for each frame that found it full.
     q.connect("overrun", false, move |_| {
         skipped.fetch_add(1, Ordering::Relaxed);
