@@ -13,8 +13,9 @@
 //! The camera-off probe blackens frames right after the caps filter, so the preview
 //! shows what viewers see. The encoder's queue holds half a second: an encoder that
 //! cannot keep up (a machine too busy for the profile) skips frames there, counted,
-//! rather than holding up the camera and letting the show fall ever further behind. The recording's branch starts with a valve on each tee: a
-//! recording that fails (a full disk) is shut off and cut loose; the show goes on.
+//! rather than holding up the camera and letting the show fall ever further behind.
+//! The recording's branch starts with a valve on each tee: a recording that fails (a
+//! full disk) is shut off and cut loose; the show goes on.
 
 use crate::broadcast::{BroadcastConfig, Source};
 use crate::devices::{DeviceKind, open};
