@@ -12,6 +12,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg fonts-dejavu-core
   # ingest and its secure/alternative front doors
   nginx libnginx-mod-rtmp stunnel4 srt-tools openssl glib-networking
+  # a sound server with a microphone that tests can unplug
+  pulseaudio pulseaudio-utils
   # database
   postgresql
   # desktop app

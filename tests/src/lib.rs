@@ -491,7 +491,7 @@ pub fn test_show(
         show: live_studio::Show::New {
             title: "Spring sale".into(),
         },
-        source: live_media::Source::Test,
+        source: live_media::Source::test(),
         video: live_media::VideoProfile::P360_30,
         encoder: Default::default(),
         extra_ingests: extra,
@@ -671,5 +671,125 @@ impl Drop for CpuLimit {
             }
         }
         let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A PulseAudio sound server of the test's own with one microphone, found by
+/// GStreamer's device monitor like any, that can be unplugged and plugged back in
+/// mid-show. It hears a room where a 440 Hz tone plays (a null sink with a sine
+/// played into it; the microphone is a source made of what that sink plays). With
+/// another microphone present, PulseAudio would move a stream whose microphone went
+/// to that one; here there is none, as on a computer with a single microphone.
+/// Stopped on drop.
+pub struct SoundServer {
+    dir: tempfile::TempDir,
+    daemon: std::process::Child,
+}
+
+impl SoundServer {
+    /// The microphone's name, as `live-cast devices` lists it.
+    pub const MICROPHONE: &str = "feza-test-microphone";
+
+    /// None (the test skips) where PulseAudio is missing; under CI=true that fails.
+    pub fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("native");
+        let daemon = std::process::Command::new("pulseaudio")
+            .args([
+                "--daemonize=no",
+                "-n",
+                "--use-pid-file=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--log-target=stderr",
+            ])
+            .arg("-L")
+            .arg(format!(
+                "module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let daemon = match daemon {
+            Ok(d) => d,
+            Err(e) => {
+                assert!(
+                    !ingest::strict(),
+                    "starting pulseaudio failed ({e}): the microphone tests need the Debian \
+                     packages pulseaudio and pulseaudio-utils (scripts/install-deps.sh)"
+                );
+                eprintln!("SKIPPED: no pulseaudio here ({e})");
+                return None;
+            }
+        };
+        let server = Self { dir, daemon };
+        let started = std::time::Instant::now();
+        while !server.pactl(&["info"]) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "pulseaudio did not answer within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server.plug();
+        Some(server)
+    }
+
+    /// The environment a program needs to reach this server.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "PULSE_SERVER",
+                format!("unix:{}", self.dir.path().join("native").display()),
+            ),
+            // No cookie, no autospawn, no config from the machine's user.
+            ("HOME", self.dir.path().display().to_string()),
+        ]
+    }
+
+    fn pactl(&self, args: &[&str]) -> bool {
+        std::process::Command::new("pactl")
+            .args(args)
+            .envs(self.env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The microphone appears.
+    pub fn plug(&self) {
+        let room = "feza-test-room";
+        for module in [
+            format!("module-null-sink sink_name={room}"),
+            format!("module-sine sink={room} frequency=440"),
+            format!(
+                "module-remap-source master={room}.monitor source_name={}",
+                Self::MICROPHONE
+            ),
+        ] {
+            let mut args = vec!["load-module"];
+            args.extend(module.split(' '));
+            assert!(self.pactl(&args), "pactl could not {args:?}");
+        }
+    }
+
+    /// The microphone goes away, as a USB one pulled out of a computer that has no
+    /// other (the room goes, and the microphone made of it with it).
+    pub fn unplug(&self) {
+        assert!(
+            self.pactl(&["unload-module", "module-null-sink"]),
+            "pactl could not remove the test microphone"
+        );
+    }
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
     }
 }

@@ -335,8 +335,8 @@ async fn a_show_that_cannot_start_is_never_announced() {
         (
             "a missing camera",
             GoLive {
-                source: live_media::Source::Devices {
-                    camera: "/dev/no-such-camera".into(),
+                source: live_media::Source {
+                    camera: Some("/dev/no-such-camera".into()),
                     microphone: None,
                 },
                 ..test_show(dir.path(), vec![])
@@ -1287,4 +1287,111 @@ async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_s
         duration_s(&mp4),
         report.duration.as_secs_f64()
     );
+}
+
+/// A microphone pulled out mid-show (a USB headset, a Bluetooth one out of range) took
+/// the whole show down with it; now the show goes on silent, every connection and the
+/// recording untouched, the seller is told, and the microphone is heard again as soon
+/// as it is back. The microphone is a real PulseAudio device (a tone source), found
+/// by the device monitor, unplugged and plugged back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once_back() {
+    let Some(sound) = feza_tests::SoundServer::start() else {
+        return;
+    };
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let live_cast = workspace_bin("live-cast");
+    let devices = tokio::process::Command::new(&live_cast)
+        .arg("devices")
+        .envs(sound.env())
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&devices.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("microphone") && l.contains(feza_tests::SoundServer::MICROPHONE)),
+        "the microphone is listed: {listed}"
+    );
+    let child = tokio::process::Command::new(&live_cast)
+        .args(["go-live", "--title", "Unplugged", "--profile", "360p30"])
+        .args(["--microphone", feza_tests::SoundServer::MICROPHONE])
+        .args([
+            "--no-progressive-upload",
+            "--keep-recording",
+            "--duration",
+            "24s",
+        ])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(sound.env())
+        .env("FEZA_SERVER", &app.base)
+        .env("FEZA_TOKEN", &token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sound.unplug();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    sound.plug();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the show ends by itself")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("show {id} ended (archived)")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the microphone stopped") && stderr.contains("viewers hear silence"),
+        "the seller is told: {stderr}"
+    );
+    assert!(stderr.contains("the microphone is back"), "{stderr}");
+    for l in stderr.lines().filter(|l| l.contains("microphone")) {
+        eprintln!("{l}");
+    }
+    assert!(stdout.contains("mic LOST"), "the stats say so: {stdout}");
+    let stats: Vec<&str> = stdout.lines().filter(|l| l.contains(" | show ")).collect();
+    assert!(
+        stats.last().is_some_and(|l| !l.contains("mic LOST")),
+        "the microphone is back by the end: {stats:#?}"
+    );
+    assert!(
+        stats.iter().all(|l| l.contains("reconnects 0")),
+        "no connection dropped: {stats:#?}"
+    );
+
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = mp4.to_string_lossy();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    let (video, audio) = (video_span_s(&mp4), audio_span_s(&mp4));
+    assert!(
+        (video - audio).abs() < 0.5,
+        "sound through the whole show: video {video:.2} s, audio {audio:.2} s"
+    );
+    // The tone (once the microphone has started, in its first second or two), then
+    // silence from the unplugging (6 s) until the microphone is found again (looked
+    // for every 2 s, then started again), then the tone to the end.
+    let silent = feza_tests::probe::silent_spans(&mp4);
+    eprintln!("silent spans {silent:?} in {audio:.2} s");
+    let (first, rest) = match silent.first() {
+        Some(&(start, length)) if start < 0.5 && length < 2.5 => (Some(length), &silent[1..]),
+        _ => (None, &silent[..]),
+    };
+    eprintln!("the microphone started after {first:?} s");
+    let [(start, length)] = rest else {
+        panic!("one silence, in the middle: {silent:?}");
+    };
+    assert!(*start > 3.0 && start + length < audio - 3.0, "{silent:?}");
+    assert!((5.0..=11.0).contains(length), "{silent:?}");
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 fn config(recording: std::path::PathBuf, video: VideoProfile) -> BroadcastConfig {
     BroadcastConfig {
-        source: live_media::Source::Test,
+        source: live_media::Source::test(),
         video,
         audio: AudioProfile::default(),
         outputs: vec![],
@@ -105,8 +105,8 @@ fn a_missing_camera_is_a_clear_error_and_listing_devices_never_hangs() {
     assert!(devices.iter().all(|d| !d.id.is_empty()));
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path().join("show.mkv"), VideoProfile::P360_30);
-    cfg.source = live_media::Source::Devices {
-        camera: "/dev/no-such-camera".into(),
+    cfg.source = live_media::Source {
+        camera: Some("/dev/no-such-camera".into()),
         microphone: None,
     };
     let err = Broadcast::start(cfg).err().expect("refused");

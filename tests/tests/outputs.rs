@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 fn config(dir: &std::path::Path, outputs: Vec<IngestUrl>) -> BroadcastConfig {
     BroadcastConfig {
-        source: live_media::Source::Test,
+        source: live_media::Source::test(),
         video: VideoProfile::P360_30,
         audio: AudioProfile::default(),
         outputs,

@@ -3,6 +3,7 @@
 
 use crate::capture::{self, PreviewFrame};
 use crate::ingest_url::IngestUrl;
+use crate::microphone::{self, Microphone};
 use crate::output::{Output, OutputStats, Router, TlsTrust};
 use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::{MediaError, init};
@@ -12,17 +13,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Where the picture and sound come from.
+/// Where the picture and sound come from: devices by id (see `list_devices`), or
+/// the test source (demos, tests, a machine without a camera).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Source {
-    /// A moving test pattern with a clock, and a tone: demos, tests, no camera.
-    #[default]
-    Test,
-    /// Devices by id (see `list_devices`); no microphone means a silent track.
-    Devices {
-        camera: String,
-        microphone: Option<String>,
-    },
+pub struct Source {
+    /// A camera; none: the test picture (moving bars and a clock).
+    pub camera: Option<String>,
+    /// A microphone; none: a tone with the test picture, silence with a camera.
+    pub microphone: Option<String>,
+}
+
+impl Source {
+    /// The test picture and its tone.
+    pub fn test() -> Self {
+        Self::default()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -45,6 +50,8 @@ pub struct Stats {
     /// Media time since the start.
     pub duration: Duration,
     pub mic_muted: bool,
+    /// Why the microphone is not heard (it went away mid-show and is not back yet).
+    pub mic_lost: Option<String>,
     pub camera_on: bool,
     /// The H.264 encoder in use.
     pub encoder: &'static str,
@@ -86,6 +93,7 @@ pub struct Broadcast {
     backlog_limit: u64,
     tls: TlsTrust,
     mic: gst::Element,
+    microphone: Option<Microphone>,
     camera_on: Arc<AtomicBool>,
     encoder: &'static str,
     frames_encoded: Arc<AtomicU64>,
@@ -210,6 +218,7 @@ impl Prepared {
             backlog_limit,
             tls: config.tls,
             mic: capture.mic,
+            microphone: capture.microphone,
             camera_on: capture.camera_on,
             encoder: capture.encoder,
             frames_encoded: capture.frames_encoded,
@@ -232,7 +241,14 @@ impl Prepared {
             broadcast.add_output(url);
         }
         if let Err(e) = broadcast.pipeline.set_state(gst::State::Playing) {
-            let cause = broadcast.poll().err().map(|e| e.to_string());
+            let cause = broadcast.poll().err().map(|e| e.to_string()).or_else(|| {
+                let mic = broadcast.microphone.as_ref()?;
+                Some(format!(
+                    "the microphone {} failed: {}",
+                    mic.id(),
+                    mic.lost()?
+                ))
+            });
             // Nothing was recorded: the file made for it goes, so the show can try again.
             let recording = broadcast.recording.clone();
             broadcast.abort();
@@ -270,7 +286,9 @@ impl Broadcast {
     }
 
     /// A fatal error of the capture side (source, encoder), if one happened. A failed
-    /// recording is not one: the show goes on and [`Stats::recording_error`] says so.
+    /// recording is not one: the show goes on and [`Stats::recording_error`] says so;
+    /// nor is a microphone that went away: the show goes on silent until it is back
+    /// (called regularly, this looks for it).
     pub fn poll(&self) -> Result<(), MediaError> {
         let Some(bus) = self.pipeline.bus() else {
             return Ok(());
@@ -284,9 +302,18 @@ impl Broadcast {
                     self.detach_failed_recording();
                     continue;
                 }
+                if let (Some(mic), Some(src)) = (&self.microphone, msg.src())
+                    && src.name().starts_with(microphone::PREFIX)
+                {
+                    mic.failed(&self.pipeline, src, &err.error().to_string());
+                    continue;
+                }
                 let text = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
                 return Err(MediaError::Pipeline(text));
             }
+        }
+        if let Some(mic) = &self.microphone {
+            mic.retry(&self.pipeline);
         }
         Ok(())
     }
@@ -346,6 +373,7 @@ impl Broadcast {
         Stats {
             duration: self.duration(),
             mic_muted: self.mic.property::<bool>("mute"),
+            mic_lost: self.microphone.as_ref().and_then(Microphone::lost),
             camera_on: self.camera_on.load(Ordering::Relaxed),
             encoder: self.encoder,
             encoder_fps,
@@ -391,11 +419,25 @@ impl Broadcast {
         // Errors not yet seen (a recording that just failed) first.
         let fatal = self.poll().err();
         self.pipeline.send_event(gst::event::Eos::new());
+        let deadline = Instant::now() + Duration::from_secs(10);
         let outcome = self.pipeline.bus().and_then(|bus| {
-            bus.timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let msg = bus.timed_pop_filtered(
+                    gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                )?;
+                // A microphone failing as the show ends is cut loose: the silence
+                // ends the sound.
+                if let (gst::MessageView::Error(err), Some(mic), Some(src)) =
+                    (msg.view(), &self.microphone, msg.src())
+                    && src.name().starts_with(microphone::PREFIX)
+                {
+                    mic.failed(&self.pipeline, src, &err.error().to_string());
+                    continue;
+                }
+                return Some(msg);
+            }
         });
         let result = match (fatal, outcome.as_ref().map(|m| m.view())) {
             (Some(e), _) => Err(e),

@@ -17,8 +17,9 @@
 //! The recording's branch starts with a valve on each tee: a recording that fails (a
 //! full disk) is shut off and cut loose; the show goes on.
 
-use crate::broadcast::{BroadcastConfig, Source};
+use crate::broadcast::BroadcastConfig;
 use crate::devices::{DeviceKind, open};
+use crate::microphone::Microphone;
 use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::test_pattern;
 use crate::{MediaError, element};
@@ -45,6 +46,8 @@ pub(crate) struct Capture {
     pub pipeline: gst::Pipeline,
     /// The microphone's volume element (its `mute` property).
     pub mic: gst::Element,
+    /// A real microphone, which may come and go while live.
+    pub microphone: Option<Microphone>,
     /// Cleared, the camera is off: every frame goes out black, timing untouched.
     pub camera_on: Arc<AtomicBool>,
     /// (video, audio) app sinks that feed the outputs.
@@ -166,15 +169,15 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     } = config;
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
-    let (vsrc, clock) = match source {
-        Source::Test => {
+    let (vsrc, clock) = match &source.camera {
+        None => {
             let vsrc =
                 test_pattern::source("feza-video-src", video.width, video.height, video.fps)?;
             let clock = element("clockoverlay", "feza-video-clock")?;
             clock.set_property("time-format", "%H:%M:%S");
             (vsrc, clock)
         }
-        Source::Devices { camera, .. } => (
+        Some(camera) => (
             open(camera, DeviceKind::Camera, "feza-video-src")?,
             element("identity", "feza-video-clock")?,
         ),
@@ -214,23 +217,6 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     )?;
     let vtee = element("tee", "feza-video-tee")?;
 
-    let asrc = match source {
-        Source::Devices {
-            microphone: Some(mic),
-            ..
-        } => open(mic, DeviceKind::Microphone, "feza-audio-src")?,
-        _ => {
-            let asrc = element("audiotestsrc", "feza-audio-src")?;
-            asrc.set_property("is-live", true);
-            match source {
-                Source::Test => asrc.set_property("volume", 0.2f64),
-                _ => asrc.set_property_from_str("wave", "silence"),
-            }
-            asrc
-        }
-    };
-    let aconv = element("audioconvert", "feza-audio-convert")?;
-    let aresample = element("audioresample", "feza-audio-resample")?;
     let acaps = caps_filter(
         "feza-audio-caps",
         gst::Caps::builder("audio/x-raw")
@@ -238,6 +224,27 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
             .field("channels", audio.channels)
             .build(),
     )?;
+    // A microphone comes with silence to fall back on (microphone.rs): added to the
+    // pipeline there, its mixer is the audio chain's source.
+    let (asrc, microphone) = match &source.microphone {
+        Some(id) => {
+            let caps = acaps.property::<gst::Caps>("caps");
+            let (microphone, mixer) = Microphone::build(&pipeline, id, &caps)?;
+            (mixer, Some(microphone))
+        }
+        None => {
+            let asrc = element("audiotestsrc", "feza-audio-src")?;
+            asrc.set_property("is-live", true);
+            if source.camera.is_none() {
+                asrc.set_property("volume", 0.2f64);
+            } else {
+                asrc.set_property_from_str("wave", "silence");
+            }
+            (asrc, None)
+        }
+    };
+    let aconv = element("audioconvert", "feza-audio-convert")?;
+    let aresample = element("audioresample", "feza-audio-resample")?;
     let mic = element("volume", "feza-mic")?;
     let aenc = aac_encoder(audio)?;
     let aparse = element("aacparse", "feza-audio-parse")?;
@@ -277,7 +284,13 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         &asrc, &aconv, &aresample, &acaps, &mic, &aenc, &aparse, &atee,
     ];
     pipeline.add_many(video_chain)?;
-    pipeline.add_many(audio_chain)?;
+    // The microphone's mixer is in already.
+    let audio_owned = if microphone.is_some() {
+        &audio_chain[1..]
+    } else {
+        &audio_chain[..]
+    };
+    pipeline.add_many(audio_owned.iter().copied())?;
     pipeline.add_many([
         &rec_vvalve,
         &rec_avalve,
@@ -320,6 +333,7 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     Ok(Capture {
         pipeline,
         mic,
+        microphone,
         camera_on,
         taps,
         preview,

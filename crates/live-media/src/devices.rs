@@ -11,7 +11,8 @@ pub enum DeviceKind {
 
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
-    /// What `--source` takes: the device path where there is one, else its name.
+    /// What `--source` and `--microphone` take: the device path where there is one
+    /// (cameras), the sound server's name for it (microphones), else its display name.
     pub id: String,
     pub name: String,
     pub kind: DeviceKind,
@@ -20,6 +21,14 @@ pub struct DeviceInfo {
 }
 
 fn id_of(device: &gst::Device) -> String {
+    // A PulseAudio device's own name: display names repeat (two of the same headset)
+    // and change with the language.
+    if device.find_property("internal-name").is_some()
+        && let Some(name) = device.property::<Option<String>>("internal-name")
+        && !name.is_empty()
+    {
+        return name;
+    }
     device
         .properties()
         .and_then(|p| {

@@ -7,6 +7,7 @@ mod capture;
 mod devices;
 mod flv;
 mod ingest_url;
+mod microphone;
 mod output;
 mod profile;
 mod remux;

@@ -716,6 +716,9 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     if stats.mic_muted {
         line.push_str(" | mic muted");
     }
+    if let Some(why) = &stats.mic_lost {
+        line.push_str(&format!(" | mic LOST ({why}): silence until it is back"));
+    }
     if !stats.camera_on {
         line.push_str(" | camera off");
     }

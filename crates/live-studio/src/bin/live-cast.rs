@@ -44,7 +44,8 @@ struct GoLiveArgs {
     /// `test` (a moving pattern, a clock and a tone) or a camera id from `live-cast devices`.
     #[arg(long, default_value = "test")]
     source: String,
-    /// A microphone id from `live-cast devices` (with a camera source; silent without).
+    /// A microphone id from `live-cast devices`. Without one, the test source plays a
+    /// tone and a camera goes out silent.
     #[arg(long)]
     microphone: Option<String>,
     /// Another destination (rtmp://, rtmps:// or srt://), besides the marketplace.
@@ -213,12 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 upload,
                 no_progressive_upload,
             } = *args;
-            let source = match source.as_str() {
-                "test" => live_media::Source::Test,
-                camera => live_media::Source::Devices {
-                    camera: camera.to_owned(),
-                    microphone,
-                },
+            let source = live_media::Source {
+                camera: (source != "test").then_some(source),
+                microphone,
             };
             let video = VideoProfile::by_name(&profile).with_context(|| {
                 format!("unknown profile {profile:?}: use 720p30, 480p30 or 360p30")

@@ -1,0 +1,174 @@
+//! A microphone that may go away mid-show (a USB headset pulled out, a Bluetooth one
+//! out of range, the sound server restarted) without taking the show with it.
+//!
+//! ```text
+//! audiotestsrc (live silence) ─► caps ───────────────────────────────┐
+//! [device ─► audioconvert ─► audioresample ─► caps] (a bin) ─────────┴─► audiomixer ─► …
+//! ```
+//! The mixer always has the silence to go on with: when the microphone fails, its bin
+//! is cut loose and the show carries on silent, every connection and the recording
+//! untouched; the microphone is looked for again every two seconds and, once it is
+//! back, a new bin for it joins the mixer.
+
+use crate::devices::{DeviceKind, open};
+use crate::{MediaError, element};
+use gst::prelude::*;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Elements of the microphone's bin are named so: their errors are not the show's.
+pub(crate) const PREFIX: &str = "feza-microphone-";
+
+/// How often a lost microphone is looked for.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+pub(crate) struct Microphone {
+    id: String,
+    mixer: gst::Element,
+    caps: gst::Caps,
+    state: Mutex<State>,
+}
+
+enum State {
+    Open(gst::Bin),
+    Lost { why: String, next_try: Instant },
+}
+
+impl Microphone {
+    /// Opens microphone `id` (a clear error when there is none) and adds it, the
+    /// silence and the mixer to `pipeline`. Returns the mixer to link onwards; it puts
+    /// out `caps`.
+    pub(crate) fn build(
+        pipeline: &gst::Pipeline,
+        id: &str,
+        caps: &gst::Caps,
+    ) -> Result<(Self, gst::Element), MediaError> {
+        let mixer = element("audiomixer", "feza-audio-mixer")?;
+        let silence = element("audiotestsrc", "feza-audio-silence")?;
+        silence.set_property("is-live", true);
+        silence.set_property_from_str("wave", "silence");
+        let silence_caps = element("capsfilter", "feza-audio-silence-caps")?;
+        silence_caps.set_property("caps", caps);
+        let bin = device_bin(id, caps)?;
+        // The device's clock would be the show's, and go away with it (every other
+        // part waiting on a clock that stopped): the show keeps the system's.
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        pipeline.add_many([&silence, &silence_caps, &mixer])?;
+        pipeline.add(&bin)?;
+        gst::Element::link_many([&silence, &silence_caps, &mixer])?;
+        bin.link(&mixer)?;
+        let mic = Self {
+            id: id.to_owned(),
+            mixer: mixer.clone(),
+            caps: caps.clone(),
+            state: Mutex::new(State::Open(bin)),
+        };
+        Ok((mic, mixer))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Why the microphone is not heard, while it is away.
+    pub(crate) fn lost(&self) -> Option<String> {
+        match &*self.state() {
+            State::Open(_) => None,
+            State::Lost { why, .. } => Some(why.clone()),
+        }
+    }
+
+    /// An error from `src`, one of the microphone's elements: the microphone is cut
+    /// loose (the show goes on, silent) and looked for again from now on. An error of
+    /// a bin already cut loose changes nothing.
+    pub(crate) fn failed(&self, pipeline: &gst::Pipeline, src: &gst::Object, why: &str) {
+        let mut state = self.state();
+        let State::Open(bin) = &*state else {
+            return;
+        };
+        if !src.has_as_ancestor(bin) && src != bin.upcast_ref::<gst::Object>() {
+            return;
+        }
+        tracing::warn!(
+            microphone = %self.id,
+            "the microphone stopped ({why}): viewers hear silence until it is back; \
+             check its cable or connection, live-cast takes it back by itself"
+        );
+        remove(pipeline, bin, &self.mixer);
+        *state = State::Lost {
+            why: why.to_owned(),
+            next_try: Instant::now() + RETRY_EVERY,
+        };
+    }
+
+    /// Looks for a lost microphone (at most every two seconds) and, when it is there
+    /// again, lets the show hear it.
+    pub(crate) fn retry(&self, pipeline: &gst::Pipeline) {
+        let mut state = self.state();
+        let State::Lost { next_try, .. } = &mut *state else {
+            return;
+        };
+        if Instant::now() < *next_try {
+            return;
+        }
+        *next_try = Instant::now() + RETRY_EVERY;
+        let Ok(bin) = device_bin(&self.id, &self.caps) else {
+            return;
+        };
+        let joined = pipeline
+            .add(&bin)
+            .map_err(|e| e.to_string())
+            .and_then(|()| bin.link(&self.mixer).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                bin.sync_state_with_parent()
+                    .map_err(|e| e.to_string())
+                    .map(drop)
+            });
+        match joined {
+            Ok(()) => {
+                tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
+                *state = State::Open(bin);
+            }
+            Err(e) => {
+                tracing::debug!(microphone = %self.id, "the microphone is not back yet: {e}");
+                remove(pipeline, &bin, &self.mixer);
+            }
+        }
+    }
+}
+
+/// The microphone's own bin: the device, converted to `caps`.
+fn device_bin(id: &str, caps: &gst::Caps) -> Result<gst::Bin, MediaError> {
+    let bin = gst::Bin::with_name(&format!("{PREFIX}bin"));
+    let device = open(id, DeviceKind::Microphone, &format!("{PREFIX}device"))?;
+    let convert = element("audioconvert", &format!("{PREFIX}convert"))?;
+    let resample = element("audioresample", &format!("{PREFIX}resample"))?;
+    let filter = element("capsfilter", &format!("{PREFIX}caps"))?;
+    filter.set_property("caps", caps);
+    bin.add_many([&device, &convert, &resample, &filter])?;
+    gst::Element::link_many([&device, &convert, &resample, &filter])?;
+    let pad = filter
+        .static_pad("src")
+        .ok_or_else(|| MediaError::Pipeline("capsfilter without a src pad".into()))?;
+    let ghost = gst::GhostPad::with_target(&pad)?;
+    bin.add_pad(&ghost)?;
+    Ok(bin)
+}
+
+/// Takes `bin` out of the pipeline and gives its mixer pad back.
+fn remove(pipeline: &gst::Pipeline, bin: &gst::Bin, mixer: &gst::Element) {
+    let _ = bin.set_state(gst::State::Null);
+    if let Some(src) = bin.static_pad("src")
+        && let Some(peer) = src.peer()
+    {
+        let _ = src.unlink(&peer);
+        mixer.release_request_pad(&peer);
+    }
+    let _ = pipeline.remove(bin);
+}
