@@ -1395,3 +1395,55 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
     assert!(*start > 3.0 && start + length < audio - 3.0, "{silent:?}");
     assert!((5.0..=11.0).contains(length), "{silent:?}");
 }
+
+/// The MP4 copy is written with its index in front, for which the muxer holds the
+/// media in a file until the end; that file was in /tmp, often a small tmpfs in
+/// memory, so a long show's copy failed there (and every later try too) whatever room
+/// the recording's disk had. It is beside the recording now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mp4_copy_needs_no_room_outside_the_recording_folder() {
+    let Some(tmp) = feza_tests::SmallDisk::mount(1) else {
+        return;
+    };
+    tmp.fill(0);
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(workspace_bin("live-cast"))
+        .args(["go-live", "--title", "Full tmp", "--profile", "360p30"])
+        .args([
+            "--duration",
+            "4s",
+            "--no-progressive-upload",
+            "--keep-recording",
+        ])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .env("TMPDIR", tmp.path())
+        .env("FEZA_SERVER", &app.base)
+        .env("FEZA_TOKEN", &token)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    let mp4 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("recording: "))
+        .unwrap_or_else(|| panic!("no MP4 copy: {said}"));
+    assert_eq!(codecs(mp4), vec!["aac", "h264"]);
+    let length = duration_s(mp4);
+    assert!((3.5..=4.5).contains(&length), "{length:.2} s");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "left beside the recording: {left:?}");
+}

@@ -154,15 +154,34 @@ pub fn remux(
     } else {
         ""
     };
+    // The moov goes in front because mp4mux holds the media in a file of its own until
+    // the end: beside the output, on the disk chosen (and checked) for it. By default
+    // it is in /tmp, often a small tmpfs in memory: a long show's copy failed there
+    // (or waited forever with no /tmp to write), whatever room the recordings had.
+    let spill = faststart_file(output);
     let description = format!(
         "filesrc location={} ! {demux} name=demux \
-         mp4mux name=mux faststart=true ! filesink location={} \
+         mp4mux name=mux faststart=true faststart-file={} ! filesink location={} \
          demux.video_0 ! queue ! h264parse ! mux. {audio}",
         quote(input),
+        quote(&spill),
         quote(output)
     );
     // A copy that could not be finished (a full disk) is not left looking like one.
-    run(&description, "remuxing", input).inspect_err(|_| drop(std::fs::remove_file(output)))
+    run(&description, "remuxing", input).inspect_err(|_| {
+        let _ = std::fs::remove_file(output);
+        let _ = std::fs::remove_file(&spill);
+    })
+}
+
+/// Where mp4mux holds the media of `output` until it can write the moov in front
+/// (it deletes it when done): a hidden file beside it.
+fn faststart_file(output: &Path) -> std::path::PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.faststart"))
 }
 
 /// A JPEG of the MP4's first picture, 640 pixels wide.
