@@ -113,3 +113,52 @@ fn a_missing_camera_is_a_clear_error_and_listing_devices_never_hangs() {
     assert!(matches!(err, MediaError::DeviceNotFound { .. }), "{err}");
     assert!(err.to_string().contains("live-cast devices"), "{err}");
 }
+
+/// A long show's MP4 copy takes a while (a 2-hour 720p show: ≈ 25 s): it says how
+/// far it has come, and the copy is whole. The long recording is a short real one
+/// played over and over (copied, not encoded again: ≈ 500 MB).
+#[test]
+fn a_long_recordings_mp4_copy_reports_its_progress() {
+    feza_tests::ingest::require("ffmpeg", "ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.mkv");
+    feza_tests::make_recording(&short, 4, 4000, true);
+    let long = dir.path().join("long.mkv");
+    let looped = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-stream_loop",
+            "250",
+            "-i",
+        ])
+        .arg(&short)
+        .args(["-c", "copy", "-f", "matroska"])
+        .arg(&long)
+        .status()
+        .expect("run ffmpeg")
+        .success();
+    assert!(looped, "could not make a long recording");
+    let mp4 = dir.path().join("long.mp4");
+    let mut heard = Vec::new();
+    let started = Instant::now();
+    live_media::remux_to_mp4(&long, &mp4, &mut |done| heard.push(done)).expect("remuxed");
+    eprintln!(
+        "{:.0} MB in {:.1} s: {heard:.2?}",
+        std::fs::metadata(&long).unwrap().len() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        heard.windows(2).all(|w| w[0] <= w[1]) && heard.iter().all(|d| (0.0..=1.0).contains(d)),
+        "{heard:?}"
+    );
+    assert!(
+        heard.iter().any(|d| (0.1..0.9).contains(d)),
+        "progress on the way: {heard:?}"
+    );
+    let mp4 = mp4.to_string_lossy();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    let span = video_span_s(&mp4);
+    assert!((span - 1004.0).abs() < 10.0, "{span:.1} s");
+}

@@ -5,7 +5,7 @@ use crate::{MediaError, init};
 use gst::prelude::*;
 use gst_pbutils::prelude::*;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a recording holds.
 #[derive(Clone, Debug)]
@@ -86,19 +86,45 @@ fn quote(p: &Path) -> String {
     format!("\"{}\"", p.display().to_string().replace('"', "\\\""))
 }
 
-/// Runs a `gst-launch`-style pipeline to its end.
-fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
+/// How long a pipeline may write nothing before it is given up on (a stalled disk).
+const STALL: Duration = Duration::from_secs(120);
+
+fn size_of(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Runs a `gst-launch`-style pipeline to its end. `written` says how many bytes it
+/// has written so far (asked every second): it is given up on when that stands still
+/// for two minutes, however long the whole takes (a long show on a slow disk).
+fn run(
+    description: &str,
+    what: &str,
+    input: &Path,
+    written: &mut dyn FnMut() -> u64,
+) -> Result<(), MediaError> {
     let pipeline = gst::parse::launch(description)
         .map_err(|e| MediaError::Finalize(e.to_string()))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| MediaError::Finalize("not a pipeline".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| MediaError::Finalize("a pipeline without a bus".into()))?;
     pipeline.set_state(gst::State::Playing)?;
-    let msg = pipeline.bus().and_then(|bus| {
-        bus.timed_pop_filtered(
-            gst::ClockTime::from_seconds(600),
+    let mut moved = (written(), Instant::now());
+    let msg = loop {
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(1),
             &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-    });
+        ) {
+            break Some(msg);
+        }
+        let now = written();
+        if now != moved.0 {
+            moved = (now, Instant::now());
+        } else if moved.1.elapsed() >= STALL {
+            break None;
+        }
+    };
     let _ = pipeline.set_state(gst::State::Null);
     match msg.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Eos(_)) => Ok(()),
@@ -108,8 +134,9 @@ fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
             err.error()
         ))),
         _ => Err(MediaError::Finalize(format!(
-            "{what} {} timed out",
-            input.display()
+            "{what} {} stopped: nothing was written for {} s",
+            input.display(),
+            STALL.as_secs()
         ))),
     }
 }
@@ -121,14 +148,21 @@ fn run(description: &str, what: &str, input: &Path) -> Result<(), MediaError> {
 /// A recording without a picture (a show ended or killed before its first frame) is
 /// [`MediaError::NoPicture`]: there is nothing to copy, and a remux would wait forever
 /// for its video.
-pub fn remux_to_mp4(input: &Path, output: &Path) -> Result<(), MediaError> {
+///
+/// `on_progress` hears how far it has come (0 to 1), every second: a long show's copy
+/// takes a while (a 2-hour 720p show, 2.4 GB: ≈ 25 s).
+pub fn remux_to_mp4(
+    input: &Path,
+    output: &Path,
+    on_progress: &mut dyn FnMut(f64),
+) -> Result<(), MediaError> {
     let info = discover(input)?;
     if info.video_streams().is_empty() {
         return Err(MediaError::NoPicture(input.display().to_string()));
     }
     let has_audio = !info.audio_streams().is_empty();
     let partial = output.with_extension("mp4.part");
-    remux(input, "matroska", has_audio, &partial)?;
+    remux_reporting(input, "matroska", has_audio, &partial, on_progress)?;
     std::fs::rename(&partial, output).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
         MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))
@@ -142,6 +176,17 @@ pub fn remux(
     container: &str,
     has_audio: bool,
     output: &Path,
+) -> Result<(), MediaError> {
+    remux_reporting(input, container, has_audio, output, &mut |_| {})
+}
+
+/// [`remux`], telling `on_progress` how far it has come (0 to 1) every second.
+fn remux_reporting(
+    input: &Path,
+    container: &str,
+    has_audio: bool,
+    output: &Path,
+    on_progress: &mut dyn FnMut(f64),
 ) -> Result<(), MediaError> {
     init()?;
     let demux = if container == "mp4" {
@@ -167,8 +212,16 @@ pub fn remux(
         quote(&spill),
         quote(output)
     );
+    // The media goes into the spill file, then (after the index) into the output:
+    // about twice the input's size is written in all.
+    let total = (2 * size_of(input)).max(1);
+    let mut written = || {
+        let done = size_of(&spill) + size_of(output);
+        on_progress((done as f64 / total as f64).min(1.0));
+        done
+    };
     // A copy that could not be finished (a full disk) is not left looking like one.
-    run(&description, "remuxing", input).inspect_err(|_| {
+    run(&description, "remuxing", input, &mut written).inspect_err(|_| {
         let _ = std::fs::remove_file(output);
         let _ = std::fs::remove_file(&spill);
     })
@@ -194,5 +247,7 @@ pub fn thumbnail(mp4: &Path, jpeg: &Path) -> Result<(), MediaError> {
         quote(mp4),
         quote(jpeg)
     );
-    run(&description, "making a thumbnail of", mp4)
+    run(&description, "making a thumbnail of", mp4, &mut || {
+        size_of(jpeg)
+    })
 }

@@ -137,6 +137,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| SessionError::Io(format!("media task failed: {e}")))
 }
 
+/// Remuxes `recording` into the MP4 `mp4`, off the runtime. A copy that takes a while
+/// (a long show) says how far it has come every 5 s.
+async fn mp4_copy(
+    recording: &Path,
+    mp4: &Path,
+) -> Result<Result<(), live_media::MediaError>, SessionError> {
+    let (src, dst) = (recording.to_owned(), mp4.to_owned());
+    blocking(move || {
+        let mut told = Instant::now();
+        live_media::remux_to_mp4(&src, &dst, &mut |done| {
+            if told.elapsed() >= Duration::from_secs(5) {
+                told = Instant::now();
+                tracing::info!(recording = %src.display(), "making the MP4 copy: {:.0} %", done * 100.0);
+            }
+        })
+    })
+    .await
+}
+
 /// Runs a whole show. `controls` change it while live; `on_stats` sees the media
 /// stats and, when known, the server's view of the show.
 pub async fn go_live(
@@ -371,8 +390,7 @@ pub async fn go_live(
                 }
             }
             let mp4 = recording.with_extension("mp4");
-            let (src, dst) = (recording.clone(), mp4.clone());
-            match blocking(move || live_media::remux_to_mp4(&src, &dst)).await {
+            match mp4_copy(&recording, &mp4).await {
                 Ok(Ok(())) => (Some(recording), Some(mp4), None),
                 Ok(Err(live_media::MediaError::NoPicture(_))) => {
                     tracing::warn!(
@@ -820,8 +838,7 @@ pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
             continue;
         }
         let mp4 = path.with_extension("mp4");
-        let (src, dst) = (path.clone(), mp4.clone());
-        let remuxed = blocking(move || live_media::remux_to_mp4(&src, &dst)).await;
+        let remuxed = mp4_copy(&path, &mp4).await;
         if let Ok(Err(live_media::MediaError::NoPicture(_))) = remuxed {
             // Killed before its first frame: nothing to finish, nothing to keep.
             tracing::info!(recording = %path.display(), "removed a left-over recording that holds no picture");
