@@ -152,7 +152,13 @@ pub fn black_spans(file: &str) -> Vec<(f64, f64)> {
 
 /// (start, duration) of every stretch of silence (below -60 dB) of 1 s or more.
 pub fn silent_spans(file: &str) -> Vec<(f64, f64)> {
-    let log = ffmpeg_filter_log(file, &["-vn", "-af", "silencedetect=n=-60dB:d=1"]);
+    silent_spans_of(file, 1.0)
+}
+
+/// (start, duration) of every stretch of silence (below -60 dB) of `min_s` or more.
+pub fn silent_spans_of(file: &str, min_s: f64) -> Vec<(f64, f64)> {
+    let filter = format!("silencedetect=n=-60dB:d={min_s}");
+    let log = ffmpeg_filter_log(file, &["-vn", "-af", &filter]);
     let starts: Vec<f64> = log
         .lines()
         .filter_map(|l| field(l, "silence_start:"))
