@@ -1497,3 +1497,79 @@ async fn run_busy(
     limit.add(child.id().expect("still running"));
     (id, child.wait_with_output().await.unwrap())
 }
+
+/// A seller ends a show to be discarded while the server is slow to answer, loses
+/// patience and presses Ctrl-C twice more: the second says what is going on, the third
+/// quits at once. The discard was only noted once telling the server had failed, so a
+/// live-cast stopped before that (quit, killed, a power cut) left a recording the next
+/// run took for an interrupted show, and saved: the discarded show became a replay.
+/// Now it is noted first, and the next run discards it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_show_stays_discarded_when_live_cast_is_quit_while_ending() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let relay = Relay::start(&app.base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = live_cast_go_live(&app, &token)
+        .args(["--title", "Not for keeps", "--profile", "360p30"])
+        .args(["--outcome", "discard", "--record-dir"])
+        .arg(dir.path())
+        .env("FEZA_SERVER", relay.base())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    relay.hang(true);
+    ctrl_c(&child);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still ending, the server slow"
+    );
+    ctrl_c(&child);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ctrl_c(&child);
+    let quit = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("the third Ctrl-C quits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "quit {:.2} s after the third Ctrl-C",
+        quit.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("still ending the show") && stderr.contains("Ctrl-C once more quits"),
+        "{stderr}"
+    );
+    let mkv = dir.path().join(format!("{id}.mkv"));
+    assert!(mkv.exists(), "the recording is kept until the server hears");
+
+    relay.hang(false);
+    let recover = tokio::process::Command::new(workspace_bin("live-cast"))
+        .args([
+            "recover",
+            "--server",
+            &app.base,
+            "--token",
+            &token,
+            "--record-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&recover.stdout);
+    assert!(recover.status.success(), "{said}");
+    let s = app.stream(Some(&token), &id).await;
+    assert_eq!(
+        (s.status, s.end_reason),
+        (StreamStatus::Ended, Some(live_core::EndReason::Discarded)),
+        "{said}"
+    );
+    assert!(!mkv.exists(), "the recording is deleted as asked: {said}");
+    assert!(!app.section_ids("recent").await.contains(&id));
+}

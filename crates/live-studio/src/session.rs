@@ -308,6 +308,15 @@ pub async fn go_live(
     };
     let finished = blocking(move || broadcast.stop()).await?;
     drop(server);
+    // A discard is noted beside the recording before anything that can take a while
+    // (a server slow to answer): a live-cast quit or killed while ending leaves it to
+    // the next run to carry out, not a recording that looks interrupted and is saved.
+    let marker = discard_marker(&recording);
+    if go.outcome == Outcome::Discard
+        && let Err(e) = std::fs::write(&marker, b"")
+    {
+        tracing::error!("could not note the discard beside the recording ({e})");
+    }
     let progressive_url = match progressive.take() {
         Some(p) => p.stop().await,
         None => None,
@@ -344,16 +353,13 @@ pub async fn go_live(
                 "the show could not be ended on the server ({e}); the recording is kept at {}",
                 recording.display()
             );
-            // The seller's choice is kept beside it, so that the next run discards
-            // the show rather than save it as an interrupted one.
-            if go.outcome == Outcome::Discard {
-                match std::fs::write(discard_marker(&recording), b"") {
-                    Ok(()) => tracing::warn!(
-                        "the show will be discarded (and its recording deleted) by the next \
-                             live-cast run that reaches the server"
-                    ),
-                    Err(io) => tracing::error!("could not note the discard ({io})"),
-                }
+            // The seller's choice, kept beside it: the next run discards the show
+            // rather than save it as an interrupted one.
+            if marker.exists() {
+                tracing::warn!(
+                    "the show will be discarded (and its recording deleted) by the next \
+                     live-cast run that reaches the server"
+                );
             }
             e
         })?
@@ -367,6 +373,10 @@ pub async fn go_live(
     } else {
         Outcome::Discard
     };
+    if outcome == Outcome::Save {
+        // Saved elsewhere, whatever the seller asked here: nothing is left to discard.
+        let _ = std::fs::remove_file(&marker);
+    }
     let (recording, mp4, mp4_error) = match outcome {
         Outcome::Save => {
             // Queued for upload first: the replay never waits on the seller's MP4 copy,
@@ -418,6 +428,7 @@ pub async fn go_live(
             std::fs::remove_file(&recording).map_err(|e| {
                 SessionError::Io(format!("could not delete {}: {e}", recording.display()))
             })?;
+            let _ = std::fs::remove_file(&marker);
             // The server terminated its copy on `end`; nothing is left to send.
             if let Some(queue) = &go.queue {
                 let _ = queue.remove(&show.id).await;
@@ -788,6 +799,18 @@ async fn discard_pending(client: &ApiClient, marker: &Path) {
             let _ = std::fs::remove_file(&recording);
             let _ = std::fs::remove_file(marker);
             tracing::info!(stream = %id, "discarded the show, as its seller asked when it ended");
+        }
+        // Discarded already: the last run was stopped between telling the server and
+        // deleting the recording.
+        Err(ClientError::Refused { .. })
+            if client.stream(id).await.is_ok_and(|s| {
+                s.end_reason == Some(live_core::EndReason::Discarded)
+                    || s.status == StreamStatus::Cancelled
+            }) =>
+        {
+            let _ = std::fs::remove_file(&recording);
+            let _ = std::fs::remove_file(marker);
+            tracing::info!(stream = %id, "deleted the recording of a show discarded earlier");
         }
         Err(e @ ClientError::Refused { .. }) => {
             let _ = std::fs::remove_file(marker);

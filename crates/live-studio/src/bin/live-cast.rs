@@ -287,11 +287,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             });
-            let report =
+            let session =
                 live_studio::session::go_live(&client, go, stop, controls, |stats, show| {
                     println!("{}", live_studio::session::stats_line(stats, show));
-                })
-                .await?;
+                });
+            let report = tokio::select! {
+                report = session => report?,
+                never = interrupts.while_ending() => match never {},
+            };
             println!(
                 "show {} ended ({}) after {:.1} s",
                 report.stream.id,
@@ -409,6 +412,34 @@ impl Interrupts {
             }
         });
         Ok(Self(rx))
+    }
+
+    /// Never resolves: once the show is ending (the first one from this call on), the
+    /// next one says what is going on and how to quit; the one after quits at once
+    /// (the recording is kept and the show noted, for the next run to finish).
+    async fn while_ending(&self) -> std::convert::Infallible {
+        let mut rx = self.0.clone();
+        let start = *rx.borrow_and_update();
+        loop {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            match *rx.borrow_and_update() - start {
+                2 => eprintln!(
+                    "still ending the show: closing the recording and telling the server \
+                     (saved or discarded as asked). Ctrl-C once more quits now; the next \
+                     live-cast run finishes it"
+                ),
+                n if n >= 3 => {
+                    eprintln!(
+                        "quitting: the recording is kept, and the next live-cast run finishes \
+                         the show"
+                    );
+                    std::process::exit(130);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The next one from this call on.
