@@ -781,13 +781,7 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     assert!(kept >= ran - 2.0, "{kept:.2} s kept of {ran:.2} s live");
 
     // The next run finds it, finishes it and saves the show.
-    let out = tokio::process::Command::new(&live_cast)
-        .args(["recover", "--server", &app.base, "--token", &token])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .output()
-        .await
-        .unwrap();
+    let out = live_cast_recover(&app, &token, dir.path()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -807,12 +801,7 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     assert!((duration_s(&mp4) - kept).abs() < 1.0);
     assert_eq!(app.stream(None, &id).await.status, StreamStatus::Archived);
     // Finished recordings are left alone the next time.
-    let again = std::process::Command::new(&live_cast)
-        .args(["recover", "--server", &app.base, "--token", &token])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let again = live_cast_recover(&app, &token, dir.path()).await;
     assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
 }
 
@@ -1549,19 +1538,7 @@ async fn a_discarded_show_stays_discarded_when_live_cast_is_quit_while_ending() 
     assert!(mkv.exists(), "the recording is kept until the server hears");
 
     relay.hang(false);
-    let recover = tokio::process::Command::new(workspace_bin("live-cast"))
-        .args([
-            "recover",
-            "--server",
-            &app.base,
-            "--token",
-            &token,
-            "--record-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .await
-        .unwrap();
+    let recover = live_cast_recover(&app, &token, dir.path()).await;
     let said = String::from_utf8_lossy(&recover.stdout);
     assert!(recover.status.success(), "{said}");
     let s = app.stream(Some(&token), &id).await;
@@ -1572,4 +1549,19 @@ async fn a_discarded_show_stays_discarded_when_live_cast_is_quit_while_ending() 
     );
     assert!(!mkv.exists(), "the recording is deleted as asked: {said}");
     assert!(!app.section_ids("recent").await.contains(&id));
+}
+
+/// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.
+async fn live_cast_recover(
+    app: &feza_tests::TestApp,
+    token: &str,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    tokio::process::Command::new(workspace_bin("live-cast"))
+        .args(["recover", "--server", &app.base, "--token", token])
+        .arg("--record-dir")
+        .arg(dir)
+        .output()
+        .await
+        .unwrap()
 }
