@@ -408,6 +408,10 @@ async fn tus_refuses_what_it_must_and_keeps_nothing_it_refused() {
     assert_eq!(replay.state, ReplayState::Failed);
     let reason = replay.reason.unwrap();
     assert!(reason.contains("not a usable recording"), "{reason}");
+    assert!(
+        !reason.contains(&*app.dir.path().to_string_lossy()),
+        "names no file of the server: {reason}"
+    );
     assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
     // A failed replay is not listed as a recent replay.
     assert!(!app.section_ids("recent").await.contains(&id));

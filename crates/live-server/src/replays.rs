@@ -156,6 +156,16 @@ async fn process(state: &AppState, upload: &str, stream: &str) {
         }
         Err(reason) => {
             tracing::warn!(stream, upload, "replay failed: {reason}");
+            // The reason is public (the show's page): it names no file of the server.
+            let reason = without_paths(
+                &reason,
+                &[
+                    (&source, "the upload"),
+                    (&mp4.with_extension("mp4.part"), "the replay"),
+                    (&mp4, "the replay"),
+                    (&jpg, "the thumbnail"),
+                ],
+            );
             let _ = tokio::fs::remove_file(&source).await;
             let _ = tokio::fs::remove_file(&mp4).await;
             let _ = tokio::fs::remove_file(&jpg).await;
@@ -172,6 +182,15 @@ async fn process(state: &AppState, upload: &str, stream: &str) {
             }
         }
     }
+}
+
+/// `reason` with each of `paths` said in words (the first of two that overlap first).
+fn without_paths(reason: &str, paths: &[(&std::path::Path, &str)]) -> String {
+    paths
+        .iter()
+        .fold(reason.to_owned(), |reason, (path, words)| {
+            reason.replace(&path.display().to_string(), words)
+        })
 }
 
 /// Checks, remuxes and thumbnails an upload; the error is the reason a seller sees.
@@ -298,4 +317,33 @@ pub fn media_router(state: &AppState) -> Router<AppState> {
         state.clone(),
         count_views,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_failed_replays_reason_names_no_file_of_the_server() {
+        let (upload, mp4) = (
+            Path::new("/srv/feza/uploads/u1"),
+            Path::new("/srv/feza/replays/s1.mp4"),
+        );
+        let reason = "the recording could not be finished: remuxing /srv/feza/uploads/u1 failed: \
+                      Could not open file \"/srv/feza/replays/s1.mp4.part\" for writing.";
+        let said = without_paths(
+            reason,
+            &[
+                (upload, "the upload"),
+                (&mp4.with_extension("mp4.part"), "the replay"),
+                (mp4, "the replay"),
+            ],
+        );
+        assert_eq!(
+            said,
+            "the recording could not be finished: remuxing the upload failed: \
+             Could not open file \"the replay\" for writing."
+        );
+    }
 }
