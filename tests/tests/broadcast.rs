@@ -888,12 +888,7 @@ async fn a_recording_disk_that_fills_up_still_gives_the_show_its_replay() {
 
 /// Sends SIGINT, as Ctrl-C on the seller's terminal does.
 fn ctrl_c(child: &tokio::process::Child) {
-    let pid = child.id().expect("still running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    signal(child, "-INT");
 }
 
 /// Ctrl-C ends the show; another during the upload after it pauses the upload at once
@@ -1159,28 +1154,32 @@ async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
             said
         }
     };
-    // Left by a show killed before its first frame: Matroska with its audio only.
+    // Left by shows killed before their first frame: Matroska with its audio only, and
+    // (killed sooner, or on a busy computer) its headers only, which no player reads.
     feza_tests::ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
-    let left = dir.path().join("01a2000000000000000000000000dead.mkv");
-    let made = std::process::Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "audiotestsrc",
-            "num-buffers=5",
-            "!",
-            "avenc_aac",
-            "!",
-            "aacparse",
-        ])
-        .args(["!", "matroskamux", "streamable=true", "!", "filesink"])
-        .arg(format!("location={}", left.display()))
-        .status()
-        .unwrap();
-    assert!(made.success());
-    assert_eq!(codecs(&left.to_string_lossy()), vec!["aac"]);
+    let left_over = |name: &str, buffers: u32| {
+        let left = dir.path().join(format!("{name}.mkv"));
+        let made = std::process::Command::new("gst-launch-1.0")
+            .args(["-q", "audiotestsrc", &format!("num-buffers={buffers}")])
+            .args(["!", "avenc_aac", "!", "aacparse"])
+            .args(["!", "matroskamux", "streamable=true", "!", "filesink"])
+            .arg(format!("location={}", left.display()))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        left
+    };
+    let sound_only = left_over("01a2000000000000000000000000dead", 5);
+    assert_eq!(codecs(&sound_only.to_string_lossy()), vec!["aac"]);
+    let headers_only = left_over("01a2000000000000000000000000beef", 0);
     let said = within("recover", &mut run(&["recover"])).await;
     assert!(said.contains("no interrupted recording"), "{said}");
-    assert!(!left.exists(), "a recording with no picture is removed");
+    for left in [sound_only, headers_only] {
+        assert!(
+            !left.exists(),
+            "a recording with no picture is removed: {said}"
+        );
+    }
 
     // A show ended at once: whatever it recorded, the run ends in seconds and leaves
     // no recording without a picture, and no half MP4.
@@ -1549,6 +1548,75 @@ async fn a_discarded_show_stays_discarded_when_live_cast_is_quit_while_ending() 
     );
     assert!(!mkv.exists(), "the recording is deleted as asked: {said}");
     assert!(!app.section_ids("recent").await.contains(&id));
+}
+
+/// The seller's computer stops for a while mid-show (it froze, or slept): the camera's
+/// frames stop, its sound does not. The recording then held sound alone for seconds,
+/// which the MP4 copy (and the server's replay, made the same way) waited on for ever:
+/// two minutes later the copy was given up on and the replay failed. And on waking, the
+/// frames missed came out all at once, to be skipped by the encoder, and the seller was
+/// told the computer was too busy for the show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_computer_that_stops_mid_show_still_gets_its_copy_and_replay() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = live_cast_go_live(&app, &token)
+        .args([
+            "--title",
+            "Frozen",
+            "--profile",
+            "360p30",
+            "--duration",
+            "20s",
+        ])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .spawn()
+        .unwrap();
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    signal(&child, "-STOP");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    signal(&child, "-CONT");
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the show ends, its copy made and its replay uploaded")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stderr.contains("too busy") && !stdout.contains("skipped"),
+        "no frames were made to be skipped: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("replay of {id} is ready")),
+        "{stdout}\n{stderr}"
+    );
+
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"], "{stdout}");
+    let (shown, heard) = (video_span_s(&mp4), audio_span_s(&mp4));
+    let gap = largest_video_gap(&mp4);
+    eprintln!("copy: picture {shown:.2} s, sound {heard:.2} s, picture stopped {gap:.2} s");
+    // The time the computer stood still has no frames of its own; the rest is whole.
+    assert!((5.0..8.0).contains(&gap), "picture stopped {gap:.2} s");
+    assert!(shown >= 19.0 && heard >= 19.0, "{shown:.2} s, {heard:.2} s");
+    let replay = app.stream(None, &id).await.replay.unwrap();
+    assert_eq!(replay.state, live_core::api::ReplayState::Ready);
+    assert!((replay.duration_s.unwrap() - duration_s(&mp4)).abs() < 0.5);
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, …) to `child`.
+fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("still running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 /// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.

@@ -185,6 +185,12 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     let vconv = element("videoconvert", "feza-video-convert")?;
     let vscale = element("videoscale", "feza-video-scale")?;
     let vrate = element("videorate", "feza-video-rate")?;
+    // A camera that sent nothing for a while (the computer froze, or slept) leaves a
+    // gap: filled with copies of its last frame, it would come out as a burst of
+    // seconds of frames at once, which the encoder cannot take (they are skipped, and
+    // the seller told the computer is too busy). Short gaps (a camera slowing down in
+    // low light) are still filled.
+    vrate.set_property("max-duplication-time", gst::ClockTime::SECOND.nseconds());
     let vcaps = caps_filter(
         "feza-video-caps",
         gst::Caps::builder("video/x-raw")

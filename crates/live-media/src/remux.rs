@@ -156,7 +156,15 @@ pub fn remux_to_mp4(
     output: &Path,
     on_progress: &mut dyn FnMut(f64),
 ) -> Result<(), MediaError> {
-    let info = discover(input)?;
+    let info = match discover(input) {
+        Ok(info) => info,
+        // Headers and nothing else: the show stopped (or was killed) before its first
+        // frame reached the recording.
+        Err(_) if !holds_media(input) => {
+            return Err(MediaError::NoPicture(input.display().to_string()));
+        }
+        Err(e) => return Err(e),
+    };
     if info.video_streams().is_empty() {
         return Err(MediaError::NoPicture(input.display().to_string()));
     }
@@ -167,6 +175,16 @@ pub fn remux_to_mp4(
         let _ = std::fs::remove_file(&partial);
         MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))
     })
+}
+
+/// Whether a Matroska file has a cluster, the element that holds its media. Only a
+/// small file is read: a large one holds media, whatever else is wrong with it.
+fn holds_media(path: &Path) -> bool {
+    const CLUSTER: [u8; 4] = [0x1F, 0x43, 0xB6, 0x75];
+    if size_of(path) > 64 * 1024 {
+        return true;
+    }
+    std::fs::read(path).map_or(true, |bytes| bytes.windows(4).any(|w| w == CLUSTER))
 }
 
 /// A recording (`container` as [`RecordingInfo::container`]) remuxed into a
@@ -194,10 +212,18 @@ fn remux_reporting(
     } else {
         "matroskademux"
     };
+    // The muxer takes each stream's next piece in time order, so it waits for both;
+    // the demuxer hands them out in the file's order. Where the file has one stream
+    // alone for a while (the picture stopped while the sound went on: the computer
+    // froze, or slept, mid-show), that stream's queue has to hold it all until the
+    // other's next piece comes: a queue of a second (the default) fills, the demuxer
+    // waits on it, and the copy never ends. Limited by size only: 256 MiB is 4.5 hours
+    // of 128 kb/s sound, or 14 minutes of 2.5 Mb/s picture.
+    let queue = "queue max-size-buffers=0 max-size-time=0 max-size-bytes=268435456";
     let audio = if has_audio {
-        "demux.audio_0 ! queue ! aacparse ! mux."
+        format!("demux.audio_0 ! {queue} ! aacparse ! mux.")
     } else {
-        ""
+        String::new()
     };
     // The moov goes in front because mp4mux holds the media in a file of its own until
     // the end: beside the output, on the disk chosen (and checked) for it. By default
@@ -207,7 +233,7 @@ fn remux_reporting(
     let description = format!(
         "filesrc location={} ! {demux} name=demux \
          mp4mux name=mux faststart=true faststart-file={} ! filesink location={} \
-         demux.video_0 ! queue ! h264parse ! mux. {audio}",
+         demux.video_0 ! {queue} ! h264parse ! mux. {audio}",
         quote(input),
         quote(&spill),
         quote(output)

@@ -104,8 +104,12 @@ fn draw_lines(width: u32, height: u32, fps: u32) -> Result<Lines, MediaError> {
     Ok(Lines { info, doubled })
 }
 
+/// Later than this, a frame is not made: the computer was stopped, not just busy.
+const FROZEN: gst::ClockTime = gst::ClockTime::from_seconds(1);
+
 /// Waits until frame `next` is due on the pipeline's clock (the first one: the next
-/// due from now, no burst to catch up), then pushes it. Returns its number.
+/// due from now, no burst to catch up; the same after the computer was stopped for a
+/// while), then pushes it. Returns its number.
 fn push_next(
     src: &gst_app::AppSrc,
     pool: &gst_video::VideoBufferPool,
@@ -115,12 +119,19 @@ fn push_next(
     next: Option<u64>,
 ) -> Option<u64> {
     let (clock, base) = (src.clock()?, src.base_time()?);
-    let n = next.unwrap_or_else(|| {
+    let due_next = || {
         let now = clock.time().saturating_sub(base).nseconds();
         now.div_ceil(frame.nseconds())
-    });
+    };
+    let mut n = next.unwrap_or_else(due_next);
+    let (_, late) = clock.new_single_shot_id(base + frame * n).wait();
+    if late > FROZEN.nseconds() as i64 {
+        // The computer stopped (froze, or slept) for a while: like a camera, the frames
+        // it missed are gone, not made all at once on waking.
+        n = due_next();
+        let _ = clock.new_single_shot_id(base + frame * n).wait();
+    }
     let pts = frame * n;
-    let _ = clock.new_single_shot_id(base + pts).wait();
     let mut buffer = pool.acquire_buffer(None).ok()?;
     {
         let b = buffer.get_mut()?;

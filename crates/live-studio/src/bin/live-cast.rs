@@ -307,8 +307,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let (Some(e), Some(mkv)) = (&report.mp4_error, &report.recording) {
                 println!(
                     "the MP4 copy could not be made ({e}): the recording is kept at {}, its \
-                     upload goes ahead, and the next `live-cast` run makes the copy once there \
-                     is room",
+                     upload goes ahead, and the next `live-cast` run makes the copy (on a full \
+                     disk, once there is room)",
                     mkv.display()
                 );
             }
