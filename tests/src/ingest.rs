@@ -10,13 +10,33 @@ pub fn strict() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// A free TCP port on loopback (bound, then released for the child to take).
+/// A free TCP port on loopback (bound, then released for a child to take), never the
+/// same one twice in a test run. Taken below Linux's ephemeral range (32768 and up),
+/// from which `bind(0)` and every outgoing connection draw their ports: one picked
+/// there could be taken by a parallel test before the child bound it (an nginx that
+/// could not bind was seen so).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Each test process starts at a place of its own.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id() % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + SPAN
+    );
 }
 
 /// Fails (with what is missing) when `program` is not installed.
