@@ -1305,10 +1305,7 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
     sound.unplug();
     tokio::time::sleep(Duration::from_secs(6)).await;
     sound.plug();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the show ends by itself")
-        .unwrap();
+    let out = output_within(child, 60, "the show ends by itself").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -1519,10 +1516,7 @@ async fn a_discarded_show_stays_discarded_when_live_cast_is_quit_while_ending() 
     tokio::time::sleep(Duration::from_secs(1)).await;
     ctrl_c(&child);
     let quit = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
-        .await
-        .expect("the third Ctrl-C quits at once")
-        .unwrap();
+    let out = output_within(child, 5, "the third Ctrl-C quits at once").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!(
         "quit {:.2} s after the third Ctrl-C",
@@ -1579,10 +1573,12 @@ async fn a_computer_that_stops_mid_show_still_gets_its_copy_and_replay() {
     signal(&child, "-STOP");
     tokio::time::sleep(Duration::from_secs(6)).await;
     signal(&child, "-CONT");
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the show ends, its copy made and its replay uploaded")
-        .unwrap();
+    let out = output_within(
+        child,
+        90,
+        "the show ends, its copy made and its replay uploaded",
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -1607,6 +1603,19 @@ async fn a_computer_that_stops_mid_show_still_gets_its_copy_and_replay() {
     let replay = app.stream(None, &id).await.replay.unwrap();
     assert_eq!(replay.state, live_core::api::ReplayState::Ready);
     assert!((replay.duration_s.unwrap() - duration_s(&mp4)).abs() < 0.5);
+}
+
+/// What `child` printed, once it has ended; fails with `what` was expected when it
+/// is still running after `seconds`.
+async fn output_within(
+    child: tokio::process::Child,
+    seconds: u64,
+    what: &str,
+) -> std::process::Output {
+    tokio::time::timeout(Duration::from_secs(seconds), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("still running after {seconds} s: {what}"))
+        .unwrap()
 }
 
 /// Sends `signal` (`-STOP`, `-CONT`, …) to `child`.
