@@ -1145,11 +1145,7 @@ async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
                 .await
                 .unwrap_or_else(|_| panic!("{what} still running after 60 s"))
                 .unwrap();
-            let said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let said = printed(&out);
             assert!(out.status.success(), "{what}: {said}");
             said
         }
@@ -1388,11 +1384,7 @@ async fn the_mp4_copy_needs_no_room_outside_the_recording_folder() {
         .output()
         .await
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = printed(&out);
     assert!(out.status.success(), "{said}");
     let mp4 = said
         .lines()
@@ -1616,6 +1608,15 @@ async fn output_within(
         .await
         .unwrap_or_else(|_| panic!("still running after {seconds} s: {what}"))
         .unwrap()
+}
+
+/// All a process printed: its standard output, then its standard error.
+fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Sends `signal` (`-STOP`, `-CONT`, …) to `child`.
