@@ -1643,3 +1643,104 @@ async fn live_cast_recover(
         .await
         .unwrap()
 }
+
+// A seller whose uplink is slower than the show (220 kb/s for a 360p show of about
+// 300 kb/s, 128 of them sound, with a home router's small queue): the connection keeps up by dropping
+// frames, so viewers see the show as it is now (the picture pausing), never later and
+// later; the seller is told; the recording is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behind() {
+    use feza_tests::ingest::{Ingest, IngestPorts};
+    use feza_tests::relay::SlowLink;
+    feza_tests::captured_logs(); // from now on
+    let ports = IngestPorts::pick();
+    let link = SlowLink::start(ports.rtmp, 220).await;
+    let app = feza_tests::spawn_app_with(feza_tests::AppOptions {
+        ingest_url: format!("rtmp://127.0.0.1:{}/live", link.port()),
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let _ingest = Ingest::start(ports, &app.hook_base(), feza_tests::HOOK_SECRET);
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, test_show(dir.path(), vec![]), stop.clone(), rx);
+
+    // As a viewer at the ingest, now and then: how far behind the show is what it has?
+    let rtmp = ports.rtmp;
+    let viewer = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        let live = tokio::time::Instant::now();
+        let playback = app.stream(None, &id).await.playback_url.unwrap();
+        let name = playback
+            .rsplit_once('/')
+            .unwrap()
+            .1
+            .trim_end_matches(".m3u8");
+        let url = format!("rtmp://127.0.0.1:{rtmp}/show/{name}");
+        let mut behind = Vec::new();
+        for at in [8, 14, 20] {
+            tokio::time::sleep_until(live + Duration::from_secs(at)).await;
+            let asked = live.elapsed().as_secs_f64();
+            let url = url.clone();
+            let now = tokio::task::spawn_blocking(move || first_sound_at(&url))
+                .await
+                .unwrap();
+            behind.push((asked, asked - now));
+        }
+        stop.notify_one();
+        behind
+    };
+    let ((report, lines), behind) = tokio::join!(session, viewer);
+    // (A viewer joining the ingest's stream is about 3 s behind whatever the link.) A
+    // show that falls behind this link, 80 kb/s short, does so by 1.5 s every 6 s.
+    let (first, last) = (behind[0].1, behind[behind.len() - 1].1);
+    assert!(
+        last < first + 1.0 && last < 4.5,
+        "viewers fell ever further behind the show ((seconds live, behind): {behind:.1?})"
+    );
+    let last = lines.last().unwrap();
+    let dropped: u64 = last
+        .split(" dropped ")
+        .nth(2)
+        .and_then(|d| d.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("out0's dropped frames in {last}"));
+    assert!(dropped > 0, "{last}");
+    assert!(
+        lines.iter().all(|l| !l.contains("reconnecting")),
+        "the slow connection held: {lines:#?}"
+    );
+    let logs = feza_tests::captured_logs();
+    let told = format!(
+        "connection to out0 (rtmp://127.0.0.1:{}/live/***) is too slow for 360p30",
+        link.port()
+    );
+    assert!(logs.contains(&told), "the seller is told: {logs}");
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}
+
+/// The time in the show of the first sound a viewer who joins stream `url` (RTMP) now
+/// gets: where the stream is at the ingest.
+fn first_sound_at(url: &str) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-analyzeduration",
+            "500000",
+        ])
+        .args(["-select_streams", "a:0", "-show_entries", "packet=pts_time"])
+        .args(["-read_intervals", "%+#1", "-of", "csv=p=0", url])
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no sound from {url}: {}", printed(&out)))
+}

@@ -206,7 +206,8 @@ impl Prepared {
                 gst::BusSyncReply::Pass
             });
         }
-        // ≈ 2 s of the show may wait for a slow connection before frames are dropped.
+        // An SRT connection drops frames once ≈ 2 s of the show (at the profile's
+        // bitrate) waits for it; RTMP ones measure how far behind they are instead.
         let backlog_limit =
             (u64::from(config.video.bitrate_kbps + config.audio.bitrate_kbps) * 1000 / 8 * 2)
                 .max(256 * 1024);

@@ -26,6 +26,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(16);
 /// A connection that carried the show this long was a good one: when it fails, the
 /// waits start short again (a blip an hour into the show is not the fifth failure).
 const HEALTHY: Duration = Duration::from_secs(30);
+/// An RTMP connection slower than the show drops frames of its picture once what the
+/// ingest has not received yet is this far behind the show: viewers see the picture
+/// pause, then the show as it is now, never ever later.
+const MAX_BEHIND: Duration = Duration::from_secs(2);
+/// Its sound, far lighter and what a viewer misses most, is dropped only this far
+/// behind (a connection too slow even for it).
+const MAX_BEHIND_SOUND: Duration = Duration::from_secs(4);
 
 /// The waits between connection attempts: 2, 4, 8, then 16 s while attempts keep
 /// failing, from the start again after a connection that held.
@@ -164,7 +171,7 @@ struct Rate {
 struct Shared {
     url: IngestUrl,
     tls: TlsTrust,
-    /// Media queued for the connection beyond this is dropped (≈ 2 s of the show).
+    /// Media queued for an SRT connection beyond this is dropped (≈ 2 s of the show).
     backlog_limit: u64,
     active: Mutex<Option<Active>>,
     state: Mutex<OutputState>,
@@ -243,14 +250,17 @@ impl Shared {
         let Some(delta) = pts.checked_sub(base) else {
             return;
         };
-        let backlog = match &active.feed {
-            Feed::Rtmp { publisher, .. } => publisher.backlog() as u64,
-            Feed::Streams { video: v, .. } if video => v.current_level_bytes(),
-            Feed::Streams { audio, .. } => audio.current_level_bytes(),
+        let too_far_behind = match &mut active.feed {
+            Feed::Rtmp { publisher, .. } => {
+                let limit = if video { MAX_BEHIND } else { MAX_BEHIND_SOUND };
+                publisher.behind(delta.mseconds()) > limit
+            }
+            Feed::Streams { video: v, .. } if video => v.current_level_bytes() > self.backlog_limit,
+            Feed::Streams { audio, .. } => audio.current_level_bytes() > self.backlog_limit,
         };
         // A connection slower than the show: drop rather than fall ever further
         // behind, and resume the picture on a keyframe so it stays decodable.
-        if backlog > self.backlog_limit {
+        if too_far_behind {
             if video {
                 active.awaiting_keyframe = true;
                 self.dropped_frames.fetch_add(1, Ordering::Relaxed);

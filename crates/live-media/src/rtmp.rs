@@ -4,6 +4,10 @@
 //! there is room. The output's thread also answers the ingest (acknowledgements,
 //! pings) and notices when the connection dies.
 //!
+//! The kernel is asked to hold little that it has not sent yet, so what a connection
+//! slower than the show cannot carry waits in that backlog, where it is seen (how far
+//! behind the show it is) rather than in the socket, where seconds pile up unseen.
+//!
 //! The protocol (handshake, chunks, commands) is `rml_rtmp`'s, TLS is rustls's with
 //! the system's certificate authorities.
 
@@ -21,6 +25,7 @@ use rustls::client::{ClientConnection, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +40,16 @@ pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// A connection that takes nothing for this long while media waits is given up (and
 /// made anew), rather than left to drop frames until TCP itself gives up.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// What the kernel holds of the show before sending it (`TCP_NOTSENT_LOWAT`): 0.2 s
+/// at 2.5 Mb/s. Bytes on their way (the congestion window) are not limited by it.
+const UNSENT_IN_SOCKET: u32 = 64 * 1024;
+/// The ingest is asked to acknowledge every 8 KiB it receives (38 times a second at
+/// 2.5 Mb/s, twice a second at 128 kb/s), so how far behind the show a connection is
+/// stays known to a fraction of a second.
+const ACK_WINDOW: u32 = 8 * 1024;
+/// What of the show the network may hold at once (sent, not yet received); see
+/// [`Publisher::hold_back`].
+const IN_NETWORK: Duration = Duration::from_secs(1);
 /// RTMP chunks of 4 KB (OBS's size) rather than the protocol's 128 bytes.
 const CHUNK_SIZE: u32 = 4096;
 /// Status codes by which an ingest refuses or ends a publication.
@@ -137,7 +152,14 @@ struct Link {
     tls: Option<Box<ClientConnection>>,
     /// Bytes (before TLS) the socket has not taken yet, in order.
     pending: Vec<u8>,
-    /// When the socket last took bytes, or bytes began to wait.
+    /// Bytes given to [`Link::send`] and bytes the socket took, since it opened.
+    given: u64,
+    taken: u64,
+    /// How far (in the bytes given) the socket may take them for now; see
+    /// [`Publisher::hold_back`].
+    limit: u64,
+    /// When the socket last took bytes, the ingest said it received more, or bytes
+    /// began to wait.
     moved: Instant,
 }
 
@@ -152,6 +174,9 @@ impl Link {
         // Each message is written whole: no waiting to fill a segment.
         socket.set_nodelay(true)?;
         socket.set_nonblocking(true)?;
+        if let Err(e) = socket2::SockRef::from(&socket).set_tcp_notsent_lowat(UNSENT_IN_SOCKET) {
+            tracing::debug!("TCP_NOTSENT_LOWAT refused: {e}");
+        }
         let tls = match tls {
             None => None,
             Some(trust) => {
@@ -164,21 +189,35 @@ impl Link {
                 Some(Box::new(ClientConnection::new(tls_config(trust)?, name)?))
             }
         };
-        Ok(Self {
+        Ok(Self::new(socket, tls))
+    }
+
+    fn new(socket: TcpStream, tls: Option<Box<ClientConnection>>) -> Self {
+        Self {
             socket,
             tls,
             pending: Vec::new(),
+            given: 0,
+            taken: 0,
+            limit: u64::MAX,
             moved: Instant::now(),
-        })
+        }
+    }
+
+    /// How many of the bytes waiting the socket may take now.
+    fn allowed(&self) -> usize {
+        room(self.pending.len(), self.limit, self.taken)
     }
 
     fn wants_write(&self) -> bool {
-        !self.pending.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
+        self.allowed() > 0 || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
-    /// Whether media has waited for a socket that took nothing for too long.
+    /// Whether media has waited for a connection that moved nothing for too long.
     fn stalled(&self) -> bool {
-        self.wants_write() && self.moved.elapsed() > STALL_TIMEOUT
+        let waiting =
+            !self.pending.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write());
+        waiting && self.moved.elapsed() > STALL_TIMEOUT
     }
 
     /// Sends `bytes` after whatever waits, as far as the socket takes them now.
@@ -186,8 +225,11 @@ impl Link {
         if !self.wants_write() {
             self.moved = Instant::now();
         }
+        self.given += bytes.len() as u64;
         if self.pending.is_empty() && self.tls.is_none() {
-            let sent = write_some(&mut self.socket, bytes)?;
+            let now = room(bytes.len(), self.limit, self.taken);
+            let sent = write_some(&mut self.socket, &bytes[..now])?;
+            self.taken += sent as u64;
             self.pending.extend_from_slice(&bytes[sent..]);
             return Ok(());
         }
@@ -198,21 +240,25 @@ impl Link {
     /// Sends what waits, as far as the socket takes it now.
     fn flush(&mut self) -> Result<(), RtmpError> {
         let Some(tls) = self.tls.as_mut() else {
-            let sent = write_some(&mut self.socket, &self.pending)?;
+            let allowed = self.allowed();
+            let sent = write_some(&mut self.socket, &self.pending[..allowed])?;
             if sent > 0 {
                 self.moved = Instant::now();
+                self.taken += sent as u64;
                 self.pending.drain(..sent);
             }
             return Ok(());
         };
         loop {
             // Into TLS records as far as its buffer goes, then the records out.
-            let taken = if self.pending.is_empty() {
+            let allowed = room(self.pending.len(), self.limit, self.taken);
+            let taken = if allowed == 0 {
                 0
             } else {
-                tls.writer().write(&self.pending)?
+                tls.writer().write(&self.pending[..allowed])?
             };
             self.pending.drain(..taken);
+            self.taken += taken as u64;
             while tls.wants_write() {
                 match tls.write_tls(&mut self.socket) {
                     Ok(n) if n > 0 => self.moved = Instant::now(),
@@ -310,6 +356,12 @@ impl Link {
     }
 }
 
+/// How many of `len` bytes may go with the socket at `taken` and allowed up to `limit`.
+fn room(len: usize, limit: u64, taken: u64) -> usize {
+    let room = limit.saturating_sub(taken);
+    len.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
 /// Writes as much of `bytes` as the socket takes now; how much it took.
 fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> Result<usize, RtmpError> {
     let mut sent = 0;
@@ -388,6 +440,88 @@ pub(crate) struct Publisher {
     session: ClientSession,
     /// Why sending failed in a tap's thread, for the output's thread to report.
     failed: Option<RtmpError>,
+    waiting: Waiting,
+    received: Received,
+}
+
+/// The media messages given to a link until the ingest has them (or, from an ingest
+/// that does not say, the socket took them): where each starts and ends among the
+/// link's bytes, and its time in the show (ms).
+#[derive(Default)]
+struct Waiting(VecDeque<(u64, u64, u64)>);
+
+impl Waiting {
+    /// Notes a message at `ms` given to the link as its bytes `start..end`.
+    fn note(&mut self, start: u64, end: u64, ms: u64) {
+        self.0.push_back((start, end, ms));
+    }
+
+    /// Forgets the messages that have arrived up to `arrived`.
+    fn arrived(&mut self, arrived: u64) {
+        while self.0.front().is_some_and(|(_, end, _)| *end <= arrived) {
+            self.0.pop_front();
+        }
+    }
+
+    /// How far behind `now_ms` of the show the oldest message still waiting is.
+    fn behind(&self, now_ms: u64) -> Duration {
+        let oldest = self.0.front().map_or(now_ms, |(_, _, ms)| *ms);
+        Duration::from_millis(now_ms.saturating_sub(oldest))
+    }
+
+    /// Where the first message more than `span` later in the show than the oldest one
+    /// waiting starts (the bytes before it may go out), if there is one.
+    fn span_end(&self, span: Duration) -> Option<u64> {
+        let (_, _, oldest) = self.0.front()?;
+        let until = oldest + span.as_millis() as u64;
+        self.0
+            .iter()
+            .find(|(_, _, ms)| *ms > until)
+            .map(|(start, _, _)| *start)
+    }
+}
+
+/// What the ingest says it has received: RTMP's acknowledgements, which it sends each
+/// time another window of bytes (the size this client asks for) has arrived. They see
+/// what waits in the network (a slow uplink's queue), which the socket cannot.
+#[derive(Debug, Default)]
+struct Received {
+    /// The link's bytes before the ingest began counting (the handshake).
+    base: u64,
+    last: Option<u32>,
+    total: u64,
+    /// Whether the ingest acknowledges at the window asked for: one that keeps its own,
+    /// far larger window (or none) tells too little, too late.
+    trusted: bool,
+}
+
+impl Received {
+    /// A window's acknowledgement often enough to go by.
+    const TRUSTED_WITHIN: u64 = 4 * ACK_WINDOW as u64;
+
+    /// Takes an acknowledgement; whether it says more arrived.
+    fn acknowledged(&mut self, sequence: u32) -> bool {
+        let last = self.last.unwrap_or(0);
+        let more = if sequence >= last {
+            sequence - last
+        } else if last > 0xF800_0000 {
+            // The count wrapped, as the specification has it.
+            sequence.wrapping_sub(last)
+        } else {
+            // nginx-rtmp starts its count again past 0xF0000000.
+            (0xF000_0000u32.saturating_sub(last)).saturating_add(sequence)
+        };
+        let more = u64::from(more);
+        self.trusted |= self.last.is_some() && more <= Self::TRUSTED_WITHIN;
+        self.last = Some(sequence);
+        self.total += more;
+        more > 0
+    }
+
+    /// Where among the link's bytes the ingest has received up to, when it says so.
+    fn position(&self) -> Option<u64> {
+        self.trusted.then_some(self.base + self.total)
+    }
 }
 
 impl Publisher {
@@ -433,13 +567,20 @@ impl Publisher {
         let config = ClientSessionConfig {
             chunk_size: CHUNK_SIZE,
             tc_url: Some(target.tc_url.clone()),
+            window_ack_size: ACK_WINDOW,
             ..ClientSessionConfig::new()
+        };
+        let received = Received {
+            base: link.given,
+            ..Received::default()
         };
         let (session, results) = ClientSession::new(config).map_err(protocol)?;
         let mut publisher = Self {
             link,
             session,
             failed: None,
+            waiting: Waiting::default(),
+            received,
         };
         publisher.apply(results)?;
         let mut events = publisher.handle(&rest)?;
@@ -502,6 +643,12 @@ impl Publisher {
         let events = self.apply(results)?;
         for event in &events {
             match event {
+                ClientSessionEvent::AcknowledgementReceived { bytes_received } => {
+                    if self.received.acknowledged(*bytes_received) {
+                        self.link.moved = Instant::now();
+                    }
+                    self.hold_back();
+                }
                 ClientSessionEvent::ConnectionRequestRejected { description } => {
                     return Err(RtmpError::Refused(description.clone()));
                 }
@@ -570,6 +717,7 @@ impl Publisher {
         }
         // RTMP's clock is 32 bits of milliseconds and wraps.
         let at = RtmpTimestamp::new(ms as u32);
+        let start = self.link.given;
         let packet = if video {
             self.session.publish_video_data(body, at, false)
         } else {
@@ -583,12 +731,38 @@ impl Publisher {
             self.failed = Some(e);
             return false;
         }
+        self.waiting.note(start, self.link.given, ms);
+        self.hold_back();
         true
     }
 
-    /// Bytes waiting for the socket.
-    pub fn backlog(&self) -> usize {
-        self.link.pending.len()
+    /// Keeps what the network holds of the show to [`IN_NETWORK`]: the socket may take
+    /// the messages up to that much later than the oldest one the ingest does not have
+    /// yet; the rest waits here, where it counts as behind and is dropped if need be.
+    /// TCP would otherwise fill a slow uplink's queue (seconds of it), out of reach.
+    /// Without acknowledgements to go by, the socket takes what it can.
+    fn hold_back(&mut self) {
+        let taken = self.link.taken;
+        let received = self.received.position();
+        let arrived = match received {
+            Some(received) if taken.saturating_sub(received) > u64::from(ACK_WINDOW) => received,
+            // Less than a window on its way is not acknowledged until more follows: it
+            // counts as arrived (else a connection that stopped sending for being
+            // behind would wait for it forever).
+            _ => taken,
+        };
+        self.waiting.arrived(arrived);
+        self.link.limit = match received {
+            Some(_) => self.waiting.span_end(IN_NETWORK).unwrap_or(u64::MAX),
+            None => u64::MAX,
+        };
+    }
+
+    /// How far behind the show at `now_ms` (the time of the message about to be sent)
+    /// the connection is: since the oldest message the ingest does not have yet.
+    pub fn behind(&mut self, now_ms: u64) -> Duration {
+        self.hold_back();
+        self.waiting.behind(now_ms)
     }
 
     pub fn wants_write(&self) -> bool {
@@ -611,6 +785,7 @@ impl Publisher {
         self.handle(&input)?;
         received?;
         self.link.flush()?;
+        self.hold_back();
         if self.link.stalled() {
             return Err(RtmpError::Stalled);
         }
@@ -794,12 +969,7 @@ mod tests {
         // An ingest that stops reading.
         let (mut ingest, _) = listener.accept().unwrap();
         socket.set_nonblocking(true).unwrap();
-        let mut link = Link {
-            socket,
-            tls: None,
-            pending: Vec::new(),
-            moved: Instant::now(),
-        };
+        let mut link = Link::new(socket, None);
         let message = vec![7u8; 64 * 1024];
         while link.pending.is_empty() {
             link.send(&message).unwrap();
@@ -824,6 +994,64 @@ mod tests {
             }
         }
         panic!("still stalled while the ingest reads");
+    }
+
+    #[test]
+    fn acknowledgements_count_what_arrived_across_wraps_and_only_when_they_come_often() {
+        let mut r = Received {
+            base: 3073,
+            ..Received::default()
+        };
+        // An ingest that acknowledges at its own 2.5 MB window tells too little.
+        r.acknowledged(2_500_000);
+        r.acknowledged(5_000_000);
+        assert_eq!(r.position(), None);
+
+        let mut r = Received {
+            base: 3073,
+            ..Received::default()
+        };
+        r.acknowledged(8200);
+        assert_eq!(
+            r.position(),
+            None,
+            "one acknowledgement says nothing of its window"
+        );
+        r.acknowledged(16_500);
+        assert_eq!(r.position(), Some(3073 + 16_500));
+        // The specification's count wraps at 2^32…
+        r.last = Some(u32::MAX - 100);
+        r.total = u64::from(u32::MAX - 100);
+        r.acknowledged(8000);
+        assert_eq!(r.position(), Some(3073 + (1 << 32) + 8000));
+        // …nginx-rtmp's starts again past 0xF0000000.
+        let mut r = Received {
+            last: Some(0xF000_0000 - 5000),
+            total: 0xF000_0000 - 5000,
+            trusted: true,
+            ..Received::default()
+        };
+        assert!(r.acknowledged(4000));
+        assert_eq!(r.position(), Some(0xF000_0000 + 4000));
+    }
+
+    #[test]
+    fn how_far_behind_is_the_oldest_message_not_arrived_and_the_network_holds_a_second() {
+        let mut waiting = Waiting::default();
+        // A message of 1000 bytes every 100 ms of the show.
+        for ms in (0..3000).step_by(100) {
+            waiting.note(ms * 10, ms * 10 + 1000, ms);
+        }
+        assert_eq!(waiting.behind(3000), Duration::from_secs(3));
+        // What the network may take: the messages of the oldest second (0–1000 ms).
+        assert_eq!(waiting.span_end(Duration::from_secs(1)), Some(11_000));
+        // The first 12 messages arrived (up to 1100 ms).
+        waiting.arrived(12_000);
+        assert_eq!(waiting.behind(3000), Duration::from_millis(1800));
+        assert_eq!(waiting.span_end(Duration::from_secs(1)), Some(23_000));
+        waiting.arrived(30_000);
+        assert_eq!(waiting.behind(3000), Duration::ZERO);
+        assert_eq!(waiting.span_end(Duration::from_secs(1)), None);
     }
 
     /// Connects to a listener that answers the first bytes it gets with `answer`.

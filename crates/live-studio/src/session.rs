@@ -11,9 +11,10 @@ use crate::upload::{SendOptions, TusClient, send_file};
 use live_core::api::Stream;
 use live_core::{Outcome, StreamStatus};
 use live_media::{
-    Broadcast, BroadcastConfig, EncoderChoice, IngestUrl, MediaError, OutputState, Stats, TlsTrust,
-    VideoProfile,
+    Broadcast, BroadcastConfig, EncoderChoice, IngestUrl, MediaError, OutputState, OutputStats,
+    Stats, TlsTrust, VideoProfile,
 };
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -231,7 +232,8 @@ pub async fn go_live(
     let mut counts: Option<watch::Receiver<Option<live_core::api::Counts>>> = None;
     let mut last_drops = 0u64;
     let mut space = SpaceWatch::default();
-    let mut busy = BusyWatch::default();
+    let mut busy = LossWatch::default();
+    let mut slow: HashMap<usize, LossWatch> = HashMap::new();
     // The server's view when it ended the show itself (or it was ended elsewhere).
     let mut ended_on_server: Option<Stream> = None;
     let media_failure = loop {
@@ -299,8 +301,14 @@ pub async fn go_live(
                         recording.parent().unwrap_or(Path::new(".")).display()
                     );
                 }
-                if let Some(skipped) = busy.skipped(stats.encoder_skipped, Instant::now()) {
+                if let Some(skipped) = busy.lost(stats.encoder_skipped, Instant::now()) {
                     tracing::warn!("{}", too_busy(&go.video, skipped, stats.encoder_fps));
+                }
+                for o in &stats.outputs {
+                    let watch = slow.entry(o.id).or_default();
+                    if let Some(dropped) = watch.lost(o.dropped_frames, Instant::now()) {
+                        tracing::warn!("{}", too_slow(&go.video, o, dropped));
+                    }
                 }
                 on_stats(&stats, Some(&view));
             }
@@ -640,10 +648,11 @@ impl SpaceWatch {
     }
 }
 
-/// Tells the seller when the machine cannot keep up with the profile: as frames are
-/// being skipped, at once the first time, then at most once a minute while it goes on.
+/// Tells the seller when frames are lost (the machine cannot keep up with the profile,
+/// or a connection with the show): as they are being lost, at once the first time, then
+/// at most once a minute while it goes on.
 #[derive(Debug, Default)]
-struct BusyWatch {
+struct LossWatch {
     /// When last told.
     told: Option<Instant>,
     /// The count of skipped frames then, and at the last look.
@@ -651,15 +660,15 @@ struct BusyWatch {
     seen: u64,
 }
 
-impl BusyWatch {
+impl LossWatch {
     const EVERY: Duration = Duration::from_secs(60);
 
-    /// Frames skipped since the seller was last told, when some were skipped since
-    /// the last look and it is time to tell again.
-    fn skipped(&mut self, skipped: u64, now: Instant) -> Option<u64> {
-        let skipping = skipped > self.seen;
-        self.seen = skipped;
-        if !skipping
+    /// Frames lost since the seller was last told, when some were lost since the last
+    /// look and it is time to tell again.
+    fn lost(&mut self, lost: u64, now: Instant) -> Option<u64> {
+        let losing = lost > self.seen;
+        self.seen = lost;
+        if !losing
             || self
                 .told
                 .is_some_and(|t| now.duration_since(t) < Self::EVERY)
@@ -667,8 +676,8 @@ impl BusyWatch {
             return None;
         }
         self.told = Some(now);
-        let new = skipped - self.told_count;
-        self.told_count = skipped;
+        let new = lost - self.told_count;
+        self.told_count = lost;
         Some(new)
     }
 }
@@ -688,11 +697,37 @@ fn ended_elsewhere(view: &Stream) -> String {
     }
 }
 
+/// `video`'s name, as `--profile` takes it.
+fn profile_name(video: &VideoProfile) -> String {
+    video
+        .name()
+        .map_or_else(|| format!("{}p{}", video.height, video.fps), str::to_owned)
+}
+
+/// What to say when output `o` dropped `dropped` frames of `video` for a connection
+/// too slow for it.
+fn too_slow(video: &VideoProfile, o: &OutputStats, dropped: u64) -> String {
+    let help = match video.smaller() {
+        Some((smaller, _)) => {
+            format!(
+                "go live with a smaller profile ({smaller}), or free the connection (other uploads, streams)"
+            )
+        }
+        None => "free the connection (other uploads, streams) or use a faster one".to_owned(),
+    };
+    format!(
+        "the connection to out{} ({}) is too slow for {}: {dropped} frames dropped there, so \
+         viewers see the picture pause (never the show late); it carries {} kb/s; {help}",
+        o.id,
+        o.url,
+        profile_name(video),
+        o.bitrate_kbps
+    )
+}
+
 /// What to say when the encoder skipped `skipped` frames of `video`.
 fn too_busy(video: &VideoProfile, skipped: u64, fps: f64) -> String {
-    let profile = video
-        .name()
-        .map_or_else(|| format!("{}p{}", video.height, video.fps), str::to_owned);
+    let profile = profile_name(video);
     let help = match video.smaller() {
         Some((smaller, _)) => {
             format!("close other programs, or go live with a smaller profile ({smaller})")
@@ -944,8 +979,8 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_encoder_is_told_at_once_then_once_a_minute_with_what_to_do() {
-        let mut w = BusyWatch::default();
+    fn a_busy_encoder_or_slow_connection_is_told_at_once_then_once_a_minute_with_what_to_do() {
+        let mut w = LossWatch::default();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         // (seconds into the show, frames skipped by then)
@@ -960,7 +995,7 @@ mod tests {
             (128, 71),
         ]
         .into_iter()
-        .map(|(t, skipped)| w.skipped(skipped, at(t)))
+        .map(|(t, skipped)| w.lost(skipped, at(t)))
         .collect();
         // Nothing skipped, then 2 (told at once), more within the minute (quiet), none
         // since the last look once it is over (quiet: it stopped), new ones (told: all
@@ -980,6 +1015,27 @@ mod tests {
             "{said}"
         );
         let said = too_busy(&VideoProfile::P360_30, 3, 28.0);
+        assert!(!said.contains("smaller profile"), "{said}");
+
+        let out = OutputStats {
+            id: 0,
+            url: "rtmp://ingest.example/live/***".into(),
+            state: OutputState::Live,
+            bytes_sent: 0,
+            bitrate_kbps: 180,
+            dropped_frames: 45,
+            reconnects: 0,
+            last_error: None,
+        };
+        let said = too_slow(&VideoProfile::P720_30, &out, 45);
+        assert!(
+            said.contains("out0 (rtmp://ingest.example/live/***) is too slow for 720p30")
+                && said.contains("45 frames dropped")
+                && said.contains("180 kb/s")
+                && said.contains("(480p30)"),
+            "{said}"
+        );
+        let said = too_slow(&VideoProfile::P360_30, &out, 45);
         assert!(!said.contains("smaller profile"), "{said}");
     }
 
