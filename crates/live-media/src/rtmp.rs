@@ -795,6 +795,8 @@ impl Publisher {
     /// Ends the publication (`deleteStream`) and sends what waits, for at most
     /// `within`.
     pub fn finish(mut self, within: Duration) {
+        // The show's last moments go out whole, however far behind.
+        self.link.limit = u64::MAX;
         if let Ok(results) = self.session.stop_publishing() {
             let _ = self.apply(results);
         }
