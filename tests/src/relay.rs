@@ -62,6 +62,11 @@ impl Relay {
         Self { addr, mode }
     }
 
+    /// Where the relay listens (for a TCP service other than HTTP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The base URL that reaches the server through the relay.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
@@ -89,7 +94,7 @@ async fn down(mut mode: watch::Receiver<Mode>) {
     let _ = mode.wait_for(|m| *m == Mode::Down).await;
 }
 
-/// Copies `from` to `to`, holding every chunk while the relay hangs.
+/// Copies `from` to `to`, holding every chunk, and the end, while the relay hangs.
 async fn pass(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
@@ -97,12 +102,10 @@ async fn pass(
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
+        let n = from.read(&mut buf).await.unwrap_or(0);
         if mode.wait_for(|m| *m != Mode::Hang).await.is_err()
             || *mode.borrow() == Mode::Down
+            || n == 0
             || to.write_all(&buf[..n]).await.is_err()
         {
             break;

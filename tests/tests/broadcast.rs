@@ -1710,6 +1710,10 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
         .unwrap_or_else(|| panic!("out0's dropped frames in {last}"));
     assert!(dropped > 0, "{last}");
     assert!(
+        lines.iter().any(|l| l.contains(" s behind) ")),
+        "the stats say how far behind: {lines:#?}"
+    );
+    assert!(
         lines.iter().all(|l| !l.contains("reconnecting")),
         "the slow connection held: {lines:#?}"
     );
@@ -1719,6 +1723,67 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
         link.port()
     );
     assert!(logs.contains(&told), "the seller is told: {logs}");
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}
+
+// The seller's network goes silent for 15 s mid-show (Wi-Fi lost: the connection stays
+// open, nothing passes either way, no error comes). live-cast notices within seconds,
+// says so, and once the network is back the show is on air again by itself; the
+// recording never stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_goes_silent_mid_show_is_noticed_and_the_show_comes_back() {
+    use feza_tests::ingest::{Ingest, IngestPorts};
+    let ports = IngestPorts::pick();
+    let network = Relay::start(&format!("http://127.0.0.1:{}", ports.rtmp)).await;
+    let app = feza_tests::spawn_app_with(feza_tests::AppOptions {
+        ingest_url: format!("rtmp://{}/live", network.addr()),
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let _ingest = Ingest::start(ports, &app.hook_base(), feza_tests::HOOK_SECRET);
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, test_show(dir.path(), vec![]), stop.clone(), rx);
+    let script = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        network.hang(true);
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        network.hang(false);
+        let back = Instant::now();
+        connected_again(&app, &token, &id, Duration::from_secs(30)).await;
+        let back_in = back.elapsed();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.notify_one();
+        back_in
+    };
+    let ((report, lines), back_in) = tokio::join!(session, script);
+    // The seller sees it fall behind, then live-cast give it up by itself (nothing
+    // closed it) and connect anew.
+    assert!(
+        lines.iter().any(|l| l.contains(" s behind) ")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("reconnecting") && l.contains("taken nothing")),
+        "the silent connection was noticed: {lines:#?}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains(" live ") && !last.contains("reconnecting"),
+        "{last}"
+    );
+    assert!(
+        back_in < Duration::from_secs(20),
+        "on air again after {back_in:?}"
+    );
     let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }

@@ -79,6 +79,9 @@ pub struct OutputStats {
     pub bitrate_kbps: u64,
     /// Frames dropped because the connection could not keep up (not while it is down).
     pub dropped_frames: u64,
+    /// How far behind the show what the ingest has not received yet is (RTMP; zero
+    /// for SRT, which drops late packets itself).
+    pub behind: Duration,
     pub reconnects: u32,
     pub last_error: Option<String>,
 }
@@ -179,6 +182,8 @@ struct Shared {
     /// Media bytes handed to a connected output.
     bytes_pushed: AtomicU64,
     dropped_frames: AtomicU64,
+    /// [`OutputStats::behind`], in ms.
+    behind_ms: AtomicU64,
     rate: Mutex<Rate>,
     reconnects: AtomicU32,
     /// When the current connection started carrying the show.
@@ -252,8 +257,10 @@ impl Shared {
         };
         let too_far_behind = match &mut active.feed {
             Feed::Rtmp { publisher, .. } => {
-                let limit = if video { MAX_BEHIND } else { MAX_BEHIND_SOUND };
-                publisher.behind(delta.mseconds()) > limit
+                let behind = publisher.behind(delta.mseconds());
+                self.behind_ms
+                    .store(behind.as_millis() as u64, Ordering::Relaxed);
+                behind > if video { MAX_BEHIND } else { MAX_BEHIND_SOUND }
             }
             Feed::Streams { video: v, .. } if video => v.current_level_bytes() > self.backlog_limit,
             Feed::Streams { audio, .. } => audio.current_level_bytes() > self.backlog_limit,
@@ -361,6 +368,7 @@ impl Output {
             last_error: Mutex::new(None),
             bytes_pushed: AtomicU64::new(0),
             dropped_frames: AtomicU64::new(0),
+            behind_ms: AtomicU64::new(0),
             rate: Mutex::new(Rate {
                 at: Instant::now(),
                 bytes: 0,
@@ -392,13 +400,19 @@ impl Output {
 
     pub fn stats(&self) -> OutputStats {
         let s = &self.shared;
+        let state = lock(&s.state).clone();
+        let behind = match state {
+            OutputState::Live => Duration::from_millis(s.behind_ms.load(Ordering::Relaxed)),
+            _ => Duration::ZERO,
+        };
         OutputStats {
             id: self.id,
             url: s.url.to_string(),
-            state: lock(&s.state).clone(),
+            state,
             bytes_sent: s.bytes_pushed.load(Ordering::Relaxed),
             bitrate_kbps: s.bitrate_kbps(),
             dropped_frames: s.dropped_frames.load(Ordering::Relaxed),
+            behind,
             reconnects: s.reconnects.load(Ordering::Relaxed),
             last_error: lock(&s.last_error).clone(),
         }

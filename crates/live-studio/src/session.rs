@@ -795,6 +795,10 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     for o in &stats.outputs {
         let state = match &o.state {
             OutputState::Connecting => "connecting".to_owned(),
+            // A connection slower than the show (it drops frames past 2 s).
+            OutputState::Live if o.behind >= Duration::from_secs(2) => {
+                format!("live ({:.1} s behind)", o.behind.as_secs_f64())
+            }
             OutputState::Live => "live".to_owned(),
             OutputState::Reconnecting { attempt, retry_in } => format!(
                 "reconnecting (attempt {attempt}, retry in {} s: {})",
@@ -1024,6 +1028,7 @@ mod tests {
             bytes_sent: 0,
             bitrate_kbps: 180,
             dropped_frames: 45,
+            behind: Duration::from_millis(2300),
             reconnects: 0,
             last_error: None,
         };
