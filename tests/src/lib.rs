@@ -433,6 +433,23 @@ pub async fn stack(reconnect_grace_s: u32) -> (TestApp, ingest::Ingest) {
     (app, ingest)
 }
 
+/// A server and a private nginx-rtmp ingest at `ports` that sellers reach at
+/// `ingest_url`: through something in front of it (a TLS front, a slow or a silent
+/// network).
+pub async fn stack_reached_at(
+    ports: ingest::IngestPorts,
+    ingest_url: String,
+) -> (TestApp, ingest::Ingest) {
+    let app = spawn_app_with(AppOptions {
+        ingest_url,
+        playback_base: ports.playback_base(),
+        ..Default::default()
+    })
+    .await;
+    let ingest = ingest::Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
+    (app, ingest)
+}
+
 /// The repository root (for deploy/ and scripts/).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

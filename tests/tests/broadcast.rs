@@ -6,7 +6,7 @@ use feza_tests::probe::{
     audio_span_s, codecs, duration_s, largest_video_gap, video_pts, video_span_s,
 };
 use feza_tests::relay::Relay;
-use feza_tests::{eventually, stack, test_show, workspace_bin};
+use feza_tests::{eventually, stack, stack_reached_at, test_show, workspace_bin};
 use live_core::StreamStatus;
 use live_media::VideoProfile;
 use live_studio::{ApiClient, GoLive};
@@ -1000,18 +1000,12 @@ async fn ctrl_c_ends_the_show_and_another_pauses_its_upload_for_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmps_through_a_tls_front_reaches_the_ingest() {
-    use feza_tests::ingest::{Ingest, IngestPorts, TlsFront};
-    use feza_tests::{AppOptions, HOOK_SECRET, spawn_app_with};
+    use feza_tests::ingest::{IngestPorts, TlsFront};
     let ports = IngestPorts::pick();
     // stunnel terminates TLS in front of nginx-rtmp: the server hands out rtmps://.
     let tls = TlsFront::start(ports.rtmp);
-    let app = spawn_app_with(AppOptions {
-        ingest_url: format!("rtmps://127.0.0.1:{}/live", tls.port),
-        playback_base: ports.playback_base(),
-        ..Default::default()
-    })
-    .await;
-    let _ingest = Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
+    let (app, _ingest) =
+        stack_reached_at(ports, format!("rtmps://127.0.0.1:{}/live", tls.port)).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -1650,18 +1644,13 @@ async fn live_cast_recover(
 // later; the seller is told; the recording is whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behind() {
-    use feza_tests::ingest::{Ingest, IngestPorts};
+    use feza_tests::ingest::IngestPorts;
     use feza_tests::relay::SlowLink;
     feza_tests::captured_logs(); // from now on
     let ports = IngestPorts::pick();
     let link = SlowLink::start(ports.rtmp, 220).await;
-    let app = feza_tests::spawn_app_with(feza_tests::AppOptions {
-        ingest_url: format!("rtmp://127.0.0.1:{}/live", link.port()),
-        playback_base: ports.playback_base(),
-        ..Default::default()
-    })
-    .await;
-    let _ingest = Ingest::start(ports, &app.hook_base(), feza_tests::HOOK_SECRET);
+    let (app, _ingest) =
+        stack_reached_at(ports, format!("rtmp://127.0.0.1:{}/live", link.port())).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -1733,16 +1722,10 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
 // recording never stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_that_goes_silent_mid_show_is_noticed_and_the_show_comes_back() {
-    use feza_tests::ingest::{Ingest, IngestPorts};
+    use feza_tests::ingest::IngestPorts;
     let ports = IngestPorts::pick();
     let network = Relay::start(&format!("http://127.0.0.1:{}", ports.rtmp)).await;
-    let app = feza_tests::spawn_app_with(feza_tests::AppOptions {
-        ingest_url: format!("rtmp://{}/live", network.addr()),
-        playback_base: ports.playback_base(),
-        ..Default::default()
-    })
-    .await;
-    let _ingest = Ingest::start(ports, &app.hook_base(), feza_tests::HOOK_SECRET);
+    let (app, _ingest) = stack_reached_at(ports, format!("rtmp://{}/live", network.addr())).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
     let dir = tempfile::tempdir().unwrap();
