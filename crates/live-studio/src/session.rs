@@ -655,7 +655,7 @@ impl SpaceWatch {
 struct LossWatch {
     /// When last told.
     told: Option<Instant>,
-    /// The count of skipped frames then, and at the last look.
+    /// The count of lost frames then, and at the last look.
     told_count: u64,
     seen: u64,
 }
