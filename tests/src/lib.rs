@@ -422,15 +422,12 @@ where
 /// A server and a private nginx-rtmp ingest wired to each other.
 pub async fn stack(reconnect_grace_s: u32) -> (TestApp, ingest::Ingest) {
     let ports = ingest::IngestPorts::pick();
-    let app = spawn_app_with(AppOptions {
+    let opts = AppOptions {
         reconnect_grace_s,
         ingest_url: ports.ingest_url(),
-        playback_base: ports.playback_base(),
         ..Default::default()
-    })
-    .await;
-    let ingest = ingest::Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
-    (app, ingest)
+    };
+    stack_with(ports, opts).await
 }
 
 /// A server and a private nginx-rtmp ingest at `ports` that sellers reach at
@@ -440,10 +437,19 @@ pub async fn stack_reached_at(
     ports: ingest::IngestPorts,
     ingest_url: String,
 ) -> (TestApp, ingest::Ingest) {
-    let app = spawn_app_with(AppOptions {
+    let opts = AppOptions {
         ingest_url,
-        playback_base: ports.playback_base(),
         ..Default::default()
+    };
+    stack_with(ports, opts).await
+}
+
+/// A server with `opts`, playing back from an ingest started at `ports` that calls its
+/// hooks.
+async fn stack_with(ports: ingest::IngestPorts, opts: AppOptions) -> (TestApp, ingest::Ingest) {
+    let app = spawn_app_with(AppOptions {
+        playback_base: ports.playback_base(),
+        ..opts
     })
     .await;
     let ingest = ingest::Ingest::start(ports, &app.hook_base(), HOOK_SECRET);
