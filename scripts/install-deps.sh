@@ -23,6 +23,8 @@ PACKAGES=(
   chromium wrk curl procps time
   # a local S3-compatible server for the storage tests (moto, from PyPI)
   python3-venv
+  # a recording disk that stalls, for the recording tests (a FUSE file system)
+  python3-fusepy
 )
 
 missing=()

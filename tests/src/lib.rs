@@ -632,6 +632,88 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A folder on a disk that can be made to stall: while stalled, every write waits (a
+/// drive waking up or failing, a network folder gone quiet), then goes through. A FUSE
+/// file system (tests/tools/stalling-disk.py) over a temporary folder; unmounted on drop.
+pub struct StallingDisk {
+    mount: tempfile::TempDir,
+    _backing: tempfile::TempDir,
+    flag: PathBuf,
+    process: std::process::Child,
+}
+
+impl StallingDisk {
+    /// None (the test skips) where it cannot be mounted; under CI=true that fails.
+    pub fn mount() -> Option<Self> {
+        let (mount, backing) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let flag = backing.path().with_extension("stalled");
+        let mut process = std::process::Command::new("/usr/bin/python3")
+            .arg(repo_root().join("tests/tools/stalling-disk.py"))
+            .args([backing.path(), mount.path(), &flag])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run /usr/bin/python3");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let target = mount.path().to_string_lossy().into_owned();
+        loop {
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(target.as_str()))
+            {
+                return Some(Self {
+                    mount,
+                    _backing: backing,
+                    flag,
+                    process,
+                });
+            }
+            let ended = process.try_wait().ok().flatten().is_some();
+            if ended || std::time::Instant::now() > deadline {
+                let _ = process.kill();
+                let why = process
+                    .wait_with_output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default();
+                assert!(
+                    !ingest::strict(),
+                    "the stalling disk (FUSE: python3-fusepy, /dev/fuse, root) could not be \
+                     mounted: {why}"
+                );
+                eprintln!("SKIPPED: the stalling disk could not be mounted: {why}");
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.mount.path()
+    }
+
+    /// Makes every write wait from now on (true), or lets them go (false).
+    pub fn stall(&self, stalled: bool) {
+        if stalled {
+            std::fs::write(&self.flag, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&self.flag);
+        }
+    }
+}
+
+impl Drop for StallingDisk {
+    fn drop(&mut self) {
+        self.stall(false);
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.mount.path())
+            .status();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 /// A CPU quota for the processes put in it (a cgroup): a machine too busy for a show.
 /// Removed on drop, once what was put in it has ended.
 pub struct CpuLimit(PathBuf);

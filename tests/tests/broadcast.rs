@@ -886,6 +886,67 @@ async fn a_recording_disk_that_fills_up_still_gives_the_show_its_replay() {
     assert!(!mkv.exists(), "the replay is ready and the MP4 made");
 }
 
+// The recording's disk takes nothing for 10 s mid-show (a drive waking up or failing, a
+// network folder gone quiet). The recording waited for it, and the encoder for the
+// recording: the show froze for viewers, the frames of those seconds were skipped, in
+// the recording too, and the seller was told the computer was too busy. Now the show
+// waits in memory for the disk: viewers see it as it is, the seller is told about the
+// disk, and once the disk takes writes again the recording is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_disk_that_stalls_never_holds_up_the_live_show() {
+    let Some(disk) = feza_tests::StallingDisk::mount() else {
+        return;
+    };
+    feza_tests::captured_logs(); // from now on
+    let (app, ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let client = ApiClient::new(&app.base, &token).unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (_controls, rx) = tokio::sync::mpsc::channel(1);
+    let session = run_until_notified(&client, test_show(disk.path(), vec![]), stop.clone(), rx);
+    let script = async {
+        let id = app.first_live_show(Duration::from_secs(15)).await;
+        let live = Instant::now();
+        let url = ingest_play_url(&app, &id, ingest.rtmp_port).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        disk.stall(true);
+        let stalled = Instant::now();
+        // A viewer joins 6 s into the stall: where is the show at the ingest?
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let asked = live.elapsed().as_secs_f64();
+        let viewer = tokio::task::spawn_blocking(move || first_sound_at(&url));
+        tokio::time::sleep_until((stalled + Duration::from_secs(10)).into()).await;
+        disk.stall(false);
+        let at = viewer.await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop.notify_one();
+        asked - at.expect("the viewer got the show's sound")
+    };
+    let ((report, lines), behind) = tokio::join!(session, script);
+    // (A viewer joining the ingest's stream is 2–3 s behind; a show frozen since the
+    // stall began would be 6 s more.)
+    assert!(behind < 4.5, "the viewer is {behind:.1} s behind the show");
+    let logs = feza_tests::captured_logs();
+    assert!(
+        logs.contains("the recording's disk") && logs.contains("is not keeping up"),
+        "the seller is told about the disk: {logs}"
+    );
+    assert!(
+        !logs.contains("too busy"),
+        "the disk is not the computer being busy: {logs}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" s waiting for the disk")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains("skipped")),
+        "no frame was skipped: {lines:#?}"
+    );
+    let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+}
+
 /// Sends SIGINT, as Ctrl-C on the seller's terminal does.
 fn ctrl_c(child: &tokio::process::Child) {
     signal(child, "-INT");
@@ -1663,13 +1724,7 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
         let live = tokio::time::Instant::now();
-        let playback = app.stream(None, &id).await.playback_url.unwrap();
-        let name = playback
-            .rsplit_once('/')
-            .unwrap()
-            .1
-            .trim_end_matches(".m3u8");
-        let url = format!("rtmp://127.0.0.1:{rtmp}/show/{name}");
+        let url = ingest_play_url(&app, &id, rtmp).await;
         let mut behind = Vec::new();
         for at in [8, 14, 20] {
             tokio::time::sleep_until(live + Duration::from_secs(at)).await;
@@ -1771,10 +1826,23 @@ async fn a_network_that_goes_silent_mid_show_is_noticed_and_the_show_comes_back(
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }
 
+/// Where a viewer plays show `id` straight from the ingest (RTMP, on `rtmp_port`).
+async fn ingest_play_url(app: &feza_tests::TestApp, id: &str, rtmp_port: u16) -> String {
+    let playback = app.stream(None, id).await.playback_url.unwrap();
+    let name = playback
+        .rsplit_once('/')
+        .unwrap()
+        .1
+        .trim_end_matches(".m3u8");
+    format!("rtmp://127.0.0.1:{rtmp_port}/show/{name}")
+}
+
 /// The time in the show of the first sound a viewer who joins stream `url` (RTMP) now
 /// gets: where the stream is at the ingest.
 fn first_sound_at(url: &str) -> f64 {
-    let out = std::process::Command::new("ffprobe")
+    // (ffprobe's own timeout is not enough for a stream that sends nothing.)
+    let out = std::process::Command::new("timeout")
+        .args(["15", "ffprobe"])
         .args([
             "-v",
             "error",

@@ -2,7 +2,7 @@
 //! error, and a disk that fills up mid-show keeps what was recorded.
 
 use feza_tests::SmallDisk;
-use feza_tests::probe::{codecs, video_span_s};
+use feza_tests::probe::{codecs, largest_video_gap, video_span_s};
 use live_media::{AudioProfile, Broadcast, BroadcastConfig, MediaError, VideoProfile};
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,59 @@ fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
     assert_eq!(codecs(&path), vec!["aac", "h264"]);
     let kept = video_span_s(&path);
     assert!(kept >= 2.0, "{kept:.2} s kept");
+}
+
+/// A recording disk that takes nothing for longer than the recording holds (here 2 s,
+/// a minute in a show): the show never waits for it, the recording loses the oldest of
+/// what waited (counted), and records again once the disk takes writes.
+#[test]
+fn a_disk_stalled_past_what_the_recording_holds_costs_the_recording_a_gap_never_the_show() {
+    let Some(disk) = feza_tests::StallingDisk::mount() else {
+        return;
+    };
+    let recording = disk.path().join("show.mkv");
+    let mut cfg = config(recording.clone(), VideoProfile::P360_30);
+    cfg.recording_hold = Some(Duration::from_secs(2));
+    let broadcast = Broadcast::start(cfg).expect("starts");
+    std::thread::sleep(Duration::from_secs(3));
+    disk.stall(true);
+    let stalled = broadcast.stats().duration;
+    std::thread::sleep(Duration::from_secs(6));
+    let during = broadcast.stats();
+    disk.stall(false);
+    std::thread::sleep(Duration::from_secs(3));
+    broadcast.poll().expect("no fatal error");
+    let last = broadcast.stats();
+    let finished = broadcast.stop().expect("the show ends cleanly");
+
+    // The show went on: media time and the encoder kept pace with the clock.
+    assert!(
+        during.duration >= stalled + Duration::from_millis(5500),
+        "{stalled:?} → {:?}",
+        during.duration
+    );
+    assert_eq!(last.encoder_skipped, 0, "the encoder never waited");
+    assert!(
+        during.recording_waiting >= Duration::from_millis(1500),
+        "{:?} waiting",
+        during.recording_waiting
+    );
+    assert!(last.recording_waiting < Duration::from_secs(1), "caught up");
+    // 6 s stalled, 2 s held: about 4 s lost (counted where they were dropped).
+    let lost_s = finished.recording_lost_frames as f64 / 30.0;
+    assert!((2.5..=5.5).contains(&lost_s), "{lost_s:.1} s lost");
+    assert!(finished.recording_error.is_none());
+    // The recording has that gap, then goes on to the end.
+    let path = recording.to_string_lossy().into_owned();
+    assert_eq!(codecs(&path), vec!["aac", "h264"]);
+    let gap = largest_video_gap(&path);
+    assert!(
+        (lost_s - gap).abs() < 1.0,
+        "a gap of {gap:.1} s, {lost_s:.1} s lost"
+    );
+    let span = video_span_s(&path);
+    let show = finished.duration.as_secs_f64();
+    assert!(span > show - 1.5, "{span:.1} s of {show:.1} s");
 }
 
 #[test]

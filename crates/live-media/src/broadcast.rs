@@ -43,9 +43,12 @@ pub struct BroadcastConfig {
     pub recording: PathBuf,
     /// Keep a small preview of the picture (see [`Broadcast::preview`]).
     pub preview: bool,
+    /// How much of the show the recording holds in memory while its disk takes
+    /// nothing; none: [`capture::RECORDING_HOLD`] (a minute).
+    pub recording_hold: Option<Duration>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Media time since the start.
     pub duration: Duration,
@@ -66,6 +69,12 @@ pub struct Stats {
     pub recording_bytes: u64,
     /// Why the recording stopped while the show goes on (a full disk), if it did.
     pub recording_error: Option<String>,
+    /// How much of the show waits in memory for the recording's disk: more than a
+    /// moment, and the disk is taking nothing (or less than the show makes).
+    pub recording_waiting: Duration,
+    /// Frames the recording lost to a disk that took nothing for longer than the
+    /// recording holds (the live show went on).
+    pub recording_lost_frames: u64,
     pub outputs: Vec<OutputStats>,
 }
 
@@ -77,6 +86,9 @@ pub struct Finished {
     /// Set when the recording stopped before the show did (and why): it holds the show
     /// up to then.
     pub recording_error: Option<String>,
+    /// Frames missing from the recording: its disk took nothing for longer than the
+    /// recording holds.
+    pub recording_lost_frames: u64,
 }
 
 struct FpsWindow {
@@ -103,6 +115,8 @@ pub struct Broadcast {
     preview: Option<Arc<Mutex<Option<PreviewFrame>>>>,
     recording_failed: Arc<Mutex<Option<String>>>,
     recording_detached: AtomicBool,
+    recording_queues: [gst::Element; 2],
+    recording_lost: Arc<AtomicU64>,
     router: Arc<Router>,
     outputs: Mutex<Vec<Output>>,
     next_output: AtomicUsize,
@@ -233,6 +247,8 @@ impl Prepared {
             preview: capture.preview,
             recording_failed: capture.recording_failed,
             recording_detached: AtomicBool::new(false),
+            recording_queues: capture.recording_queues,
+            recording_lost: capture.recording_lost,
             router,
             outputs: Mutex::new(Vec::new()),
             next_output: AtomicUsize::new(0),
@@ -385,8 +401,19 @@ impl Broadcast {
                 .map(|m| m.len())
                 .unwrap_or(0),
             recording_error: lock(&self.recording_failed).clone(),
+            recording_waiting: self.recording_waiting(),
+            recording_lost_frames: self.recording_lost.load(Ordering::Relaxed),
             outputs: lock(&self.outputs).iter().map(Output::stats).collect(),
         }
+    }
+
+    /// How much of the show waits in the recording's queues for its disk.
+    fn recording_waiting(&self) -> Duration {
+        self.recording_queues
+            .iter()
+            .map(|q| Duration::from_nanos(q.property::<u64>("current-level-time")))
+            .max()
+            .unwrap_or_default()
     }
 
     /// The latest preview frame (with `preview` on), at most 10 a second.
@@ -446,6 +473,7 @@ impl Broadcast {
                 recording: self.recording.clone(),
                 duration,
                 recording_error: lock(&self.recording_failed).clone(),
+                recording_lost_frames: self.recording_lost.load(Ordering::Relaxed),
             }),
             (None, Some(gst::MessageView::Error(err))) => {
                 Err(MediaError::Finalize(err.error().to_string()))

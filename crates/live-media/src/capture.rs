@@ -15,7 +15,10 @@
 //! cannot keep up (a machine too busy for the profile) skips frames there, counted,
 //! rather than holding up the camera and letting the show fall ever further behind.
 //! The recording's branch starts with a valve on each tee: a recording that fails (a
-//! full disk) is shut off and cut loose; the show goes on.
+//! full disk) is shut off and cut loose; the show goes on. Its queues hold up to a
+//! minute of the show while the disk takes nothing (a drive waking up, a network
+//! folder's hiccup), so the encoder and the live connections never wait for a disk;
+//! past that they drop the oldest, counted.
 
 use crate::broadcast::BroadcastConfig;
 use crate::devices::{DeviceKind, open};
@@ -26,6 +29,10 @@ use crate::{MediaError, element};
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How much of the show the recording holds in memory while its disk takes nothing.
+pub const RECORDING_HOLD: Duration = Duration::from_secs(60);
 
 /// Preview frames: at most this many per second…
 pub const PREVIEW_FPS: i32 = 10;
@@ -67,6 +74,10 @@ pub(crate) struct Capture {
     pub recording_valves: [gst::Element; 2],
     /// Writes the recording; its `location` is set before the start.
     pub recording_sink: gst::Element,
+    /// The recording's (video, audio) queues: what waits there waits for the disk.
+    pub recording_queues: [gst::Element; 2],
+    /// Frames the recording lost to a disk that took nothing for longer than it holds.
+    pub recording_lost: Arc<AtomicU64>,
 }
 
 fn caps_filter(name: &str, caps: gst::Caps) -> Result<gst::Element, MediaError> {
@@ -86,6 +97,29 @@ fn leaky_queue(name: &str) -> Result<gst::Element, MediaError> {
     q.set_property("max-size-time", 2_000_000_000u64);
     q.set_property("max-size-buffers", 0u32);
     q.set_property("max-size-bytes", 0u32);
+    Ok(q)
+}
+
+/// A queue of the recording: it holds up to `hold` of the show while the disk takes
+/// nothing, then drops the oldest (counted in `lost`, when given) rather than ever
+/// holding up the encoder, and with it every live connection.
+fn recording_queue(
+    name: &str,
+    hold: Duration,
+    lost: Option<Arc<AtomicU64>>,
+) -> Result<gst::Element, MediaError> {
+    let q = leaky_queue(name)?;
+    q.set_property(
+        "max-size-time",
+        u64::try_from(hold.as_nanos()).unwrap_or(u64::MAX),
+    );
+    if let Some(lost) = lost {
+        // Emitted once for each buffer that found it full: one dropped.
+        q.connect("overrun", false, move |_| {
+            lost.fetch_add(1, Ordering::Relaxed);
+            None
+        });
+    }
     Ok(q)
 }
 
@@ -259,8 +293,10 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     // Valves shut when the recording fails: what reaches them is dropped with an OK.
     let rec_vvalve = element("valve", "feza-rec-video-valve")?;
     let rec_avalve = element("valve", "feza-rec-audio-valve")?;
-    let rec_vq = queue("feza-rec-video-queue")?;
-    let rec_aq = queue("feza-rec-audio-queue")?;
+    let hold = config.recording_hold.unwrap_or(RECORDING_HOLD);
+    let recording_lost = Arc::new(AtomicU64::new(0));
+    let rec_vq = recording_queue("feza-rec-video-queue", hold, Some(recording_lost.clone()))?;
+    let rec_aq = recording_queue("feza-rec-audio-queue", hold, None)?;
     let rec_mux = element("matroskamux", "feza-rec-mux")?;
     // Append-only: never seeks back to rewrite a header, so the file survives a crash
     // and can be uploaded while it grows.
@@ -350,6 +386,8 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         recording_failed,
         recording_valves: [rec_vvalve, rec_avalve],
         recording_sink: rec_sink,
+        recording_queues: [rec_vq, rec_aq],
+        recording_lost,
     })
 }
 

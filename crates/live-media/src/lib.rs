@@ -15,7 +15,7 @@ mod rtmp;
 mod test_pattern;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Finished, Prepared, Source, Stats, is_recording};
-pub use capture::{PREVIEW_FPS, PREVIEW_WIDTH, PreviewFrame};
+pub use capture::{PREVIEW_FPS, PREVIEW_WIDTH, PreviewFrame, RECORDING_HOLD};
 pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
 pub use output::{OutputState, OutputStats, TlsTrust};

@@ -127,6 +127,9 @@ pub struct SessionReport {
     /// Set when the recording stopped before the show (a full disk): it holds the show
     /// up to then.
     pub recording_error: Option<String>,
+    /// How much of the show is missing from the recording: its disk took nothing for
+    /// longer than the recording holds (the live show went on).
+    pub recording_lost: Duration,
 }
 
 /// Runs GStreamer work (which blocks) off the async runtime.
@@ -233,6 +236,7 @@ pub async fn go_live(
     let mut last_drops = 0u64;
     let mut space = SpaceWatch::default();
     let mut busy = LossWatch::default();
+    let mut disk = DiskWatch::default();
     let mut slow: HashMap<usize, LossWatch> = HashMap::new();
     // The server's view when it ended the show itself (or it was ended elsewhere).
     let mut ended_on_server: Option<Stream> = None;
@@ -300,6 +304,9 @@ pub async fn go_live(
                          or the recording stops there (the show itself goes on)",
                         recording.parent().unwrap_or(Path::new(".")).display()
                     );
+                }
+                if let Some(said) = disk.look(&stats, &go.video, &recording) {
+                    tracing::warn!("{said}");
                 }
                 if let Some(skipped) = busy.lost(stats.encoder_skipped, Instant::now()) {
                     tracing::warn!("{}", too_busy(&go.video, skipped, stats.encoder_fps));
@@ -451,6 +458,9 @@ pub async fn go_live(
         mp4,
         mp4_error,
         recording_error: finished.recording_error,
+        recording_lost: Duration::from_secs_f64(
+            finished.recording_lost_frames as f64 / f64::from(go.video.fps.max(1)),
+        ),
     })
 }
 
@@ -648,6 +658,63 @@ impl SpaceWatch {
     }
 }
 
+/// Tells the seller when the recording's disk does not keep up (a drive waking up or
+/// failing, a network folder): once as the show starts waiting for it, once more when
+/// it has caught up, and as frames are lost to it (past what the recording holds).
+#[derive(Debug, Default)]
+struct DiskWatch {
+    /// Told that the disk is behind, and not yet that it caught up.
+    behind: bool,
+    /// Lost frames when the seller was told it was behind.
+    lost_then: u64,
+    lost: LossWatch,
+}
+
+impl DiskWatch {
+    /// Waiting this long for the disk, the seller is told…
+    const BEHIND: Duration = Duration::from_secs(3);
+    /// …and, once told, that it caught up when no more than this waits.
+    const CAUGHT_UP: Duration = Duration::from_secs(1);
+
+    /// What to tell the seller about the recording's disk now, if anything.
+    fn look(&mut self, stats: &Stats, video: &VideoProfile, recording: &Path) -> Option<String> {
+        let dir = recording.parent().unwrap_or(Path::new(".")).display();
+        let waiting = stats.recording_waiting;
+        if let Some(lost) = self.lost.lost(stats.recording_lost_frames, Instant::now()) {
+            return Some(format!(
+                "the recording's disk ({dir}) took nothing for longer than the recording can \
+                 hold: {lost} frames ({:.0} s of the show) are missing from the recording; the \
+                 live show goes on; record to a local disk (--record-dir) next time",
+                lost as f64 / f64::from(video.fps.max(1))
+            ));
+        }
+        if !self.behind && waiting >= Self::BEHIND && stats.recording_error.is_none() {
+            self.behind = true;
+            self.lost_then = stats.recording_lost_frames;
+            return Some(format!(
+                "the recording's disk ({dir}) is not keeping up: {:.0} s of the show wait in \
+                 memory for it (up to {} s are held, nothing is lost yet); the live show goes \
+                 on",
+                waiting.as_secs_f64(),
+                live_media::RECORDING_HOLD.as_secs()
+            ));
+        }
+        if self.behind && waiting <= Self::CAUGHT_UP {
+            self.behind = false;
+            let lost = stats.recording_lost_frames - self.lost_then;
+            tracing::info!(
+                "the recording's disk caught up: {}",
+                if lost == 0 {
+                    "the recording is whole".to_owned()
+                } else {
+                    format!("{lost} frames are missing from the recording")
+                }
+            );
+        }
+        None
+    }
+}
+
 /// Tells the seller when frames are lost (the machine cannot keep up with the profile,
 /// or a connection with the show): as they are being lost, at once the first time, then
 /// at most once a minute while it goes on.
@@ -767,11 +834,26 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
         show.map_or("?".to_owned(), |s| s.status.to_string()),
     );
     match &stats.recording_error {
-        None => line.push_str(&format!(
-            "rec {} ({} min of disk left)",
-            mb(stats.recording_bytes),
-            stats.recording_minutes_left
-        )),
+        None => {
+            line.push_str(&format!(
+                "rec {} ({} min of disk left",
+                mb(stats.recording_bytes),
+                stats.recording_minutes_left
+            ));
+            if stats.recording_waiting >= Duration::from_secs(2) {
+                line.push_str(&format!(
+                    ", {:.0} s waiting for the disk",
+                    stats.recording_waiting.as_secs_f64()
+                ));
+            }
+            if stats.recording_lost_frames > 0 {
+                line.push_str(&format!(
+                    ", {} frames lost to the disk",
+                    stats.recording_lost_frames
+                ));
+            }
+            line.push(')');
+        }
         Some(e) => line.push_str(&format!(
             "rec STOPPED at {}: {e}",
             mb(stats.recording_bytes)
@@ -980,6 +1062,42 @@ mod tests {
         .await;
         discard_pending(&proxy, &discard_marker(&recording)).await;
         assert!(discard_marker(&recording).exists() && recording.exists());
+    }
+
+    #[test]
+    fn a_recording_disk_that_falls_behind_is_told_once_until_it_caught_up() {
+        let mut watch = DiskWatch::default();
+        let recording = Path::new("/media/usb/show.mkv");
+        let mut look = |waiting_s: f64, lost: u64| {
+            let stats = Stats {
+                recording_waiting: Duration::from_secs_f64(waiting_s),
+                recording_lost_frames: lost,
+                ..Stats::default()
+            };
+            watch.look(&stats, &VideoProfile::P720_30, recording)
+        };
+        // (seconds of the show waiting for the disk, frames lost by then)
+        let said: Vec<Option<String>> =
+            [(0.0, 0), (2.0, 0), (3.5, 0), (8.0, 0), (0.5, 0), (4.0, 0)]
+                .into_iter()
+                .map(|(waiting, lost)| look(waiting, lost))
+                .collect();
+        let told: Vec<bool> = said.iter().map(Option::is_some).collect();
+        // A moment's wait is normal; 3.5 s is told, once; caught up, it is told again
+        // the next time.
+        assert_eq!(told, [false, false, true, false, false, true]);
+        let first = said[2].as_deref().unwrap();
+        assert!(
+            first.contains("disk (/media/usb) is not keeping up: 4 s of the show wait")
+                && first.contains("nothing is lost yet"),
+            "{first}"
+        );
+        // Past what the recording holds, frames are lost: told at once, in seconds.
+        let lost = look(60.0, 90).unwrap();
+        assert!(
+            lost.contains("90 frames (3 s of the show) are missing from the recording"),
+            "{lost}"
+        );
     }
 
     #[test]

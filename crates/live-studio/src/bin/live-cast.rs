@@ -315,6 +315,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(e) = &report.recording_error {
                 println!("the recording stopped early: {e}");
             }
+            if !report.recording_lost.is_zero() {
+                println!(
+                    "the recording misses {:.0} s of the show: its disk took nothing for longer \
+                     than a minute (the live show went on)",
+                    report.recording_lost.as_secs_f64()
+                );
+            }
             if outcome_is_save && report.stream.status == live_core::StreamStatus::Archived {
                 upload_queue(&client, &queue, &upload, &interrupts).await?;
             }
