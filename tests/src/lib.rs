@@ -700,6 +700,11 @@ impl StallingDisk {
             let _ = std::fs::remove_file(&self.flag);
         }
     }
+
+    /// Lets writes go at `kb_per_s` kB/s from now on (a slow disk).
+    pub fn slow(&self, kb_per_s: u32) {
+        std::fs::write(&self.flag, kb_per_s.to_string()).unwrap();
+    }
 }
 
 impl Drop for StallingDisk {

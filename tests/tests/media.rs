@@ -97,18 +97,28 @@ fn a_disk_that_fills_up_mid_show_is_reported_and_keeps_what_was_recorded() {
     assert!(kept >= 2.0, "{kept:.2} s kept");
 }
 
+/// A 360p show of the test source recording to a disk that can stall (holding `hold`
+/// of the show for it, none: a minute); none where that disk cannot be mounted.
+fn on_a_stalling_disk(
+    hold: Option<Duration>,
+) -> Option<(feza_tests::StallingDisk, std::path::PathBuf, Broadcast)> {
+    let disk = feza_tests::StallingDisk::mount()?;
+    let recording = disk.path().join("show.mkv");
+    let mut cfg = config(recording.clone(), VideoProfile::P360_30);
+    cfg.recording_hold = hold;
+    let broadcast = Broadcast::start(cfg).expect("starts");
+    Some((disk, recording, broadcast))
+}
+
 /// A recording disk that takes nothing for longer than the recording holds (here 2 s,
 /// a minute in a show): the show never waits for it, the recording loses the oldest of
 /// what waited (counted), and records again once the disk takes writes.
 #[test]
 fn a_disk_stalled_past_what_the_recording_holds_costs_the_recording_a_gap_never_the_show() {
-    let Some(disk) = feza_tests::StallingDisk::mount() else {
+    let Some((disk, recording, broadcast)) = on_a_stalling_disk(Some(Duration::from_secs(2)))
+    else {
         return;
     };
-    let recording = disk.path().join("show.mkv");
-    let mut cfg = config(recording.clone(), VideoProfile::P360_30);
-    cfg.recording_hold = Some(Duration::from_secs(2));
-    let broadcast = Broadcast::start(cfg).expect("starts");
     std::thread::sleep(Duration::from_secs(3));
     disk.stall(true);
     let stalled = broadcast.stats().duration;
@@ -148,6 +158,69 @@ fn a_disk_stalled_past_what_the_recording_holds_costs_the_recording_a_gap_never_
     let span = video_span_s(&path);
     let show = finished.duration.as_secs_f64();
     assert!(span > show - 1.5, "{span:.1} s of {show:.1} s");
+}
+
+/// A show ended while its recording disk is slow (12 s of the show wait for it, and it
+/// writes at 30 kB/s, slower than the show was made): the end waits while the disk
+/// writes, longer than the 10 s a stuck end is given, and the recording is whole.
+#[test]
+fn a_show_ended_while_its_recording_disk_is_slow_ends_with_a_whole_recording() {
+    let Some((disk, recording, broadcast)) = on_a_stalling_disk(None) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    disk.stall(true);
+    std::thread::sleep(Duration::from_secs(12));
+    let waiting = broadcast.stats().recording_waiting;
+    disk.slow(30);
+    let ending = Instant::now();
+    let finished = broadcast.stop().expect("the show ends cleanly");
+    let took = ending.elapsed();
+    assert!(waiting >= Duration::from_secs(10), "{waiting:?} waiting");
+    assert!(
+        finished.recording_error.is_none(),
+        "{:?}",
+        finished.recording_error
+    );
+    assert_eq!(finished.recording_lost_frames, 0);
+    let path = recording.to_string_lossy().into_owned();
+    let span = video_span_s(&path);
+    let show = finished.duration.as_secs_f64();
+    assert!(
+        (span - show).abs() < 0.5,
+        "{span:.1} s recorded of {show:.1} s (the end took {took:?})"
+    );
+    assert!(largest_video_gap(&path) < 0.1);
+}
+
+/// A show ended while its recording disk takes nothing at all: the end does not wait
+/// for it past 10 s; the recording keeps what reached the disk and says what it misses.
+#[test]
+fn a_show_ended_while_its_recording_disk_takes_nothing_still_ends() {
+    let Some((disk, recording, broadcast)) = on_a_stalling_disk(None) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    disk.stall(true);
+    std::thread::sleep(Duration::from_secs(3));
+    let ending = Instant::now();
+    let finished = broadcast.stop().expect("the show ends");
+    let took = ending.elapsed();
+    assert!(took < Duration::from_secs(15), "the end took {took:?}");
+    let said = finished
+        .recording_error
+        .expect("the recording says what it misses");
+    assert!(
+        said.contains("took nothing for 10 s as the show ended")
+            && said.contains("s are missing from the recording"),
+        "{said}"
+    );
+    // What reached the disk plays (read once the disk is back: a stalled disk's file
+    // cannot be read while its writer waits).
+    disk.stall(false);
+    let path = recording.to_string_lossy().into_owned();
+    let kept = video_span_s(&path);
+    assert!(kept >= 3.0, "{kept:.2} s kept");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 """A disk that can stall, for the recording tests: a FUSE file system that passes
-everything through to a folder, except that while the file FLAG exists every write (and
-fsync) waits, as on a drive waking up or a network folder gone quiet. A test that
-dies while the disk is stalled lets it go: nothing waits for a parent that is gone.
+everything through to a folder, except that while the file FLAG exists and is empty
+every write (and fsync) waits, as on a drive waking up or a network folder gone quiet;
+while FLAG holds a number, writes go through at that many kB/s (a slow disk). A test
+that dies while the disk is stalled lets it go: nothing waits for a parent that is gone
+or going (its process cannot end while one of its threads waits for a write here).
 
     /usr/bin/python3 stalling-disk.py BACKING MOUNTPOINT FLAG
 
@@ -24,8 +26,26 @@ class StallingDisk(Operations):
     def _path(self, path):
         return os.path.join(self.backing, path.lstrip("/"))
 
-    def _wait_while_stalled(self):
-        while os.path.exists(self.flag) and os.getppid() == self.parent:
+    def _parent_alive(self):
+        if os.getppid() != self.parent:
+            return False
+        try:
+            with open(f"/proc/{self.parent}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state not in ("Z", "X")
+
+    def _wait_while_stalled(self, size=0):
+        while self._parent_alive():
+            try:
+                with open(self.flag) as f:
+                    rate = f.read().strip()
+            except FileNotFoundError:
+                return
+            if rate:
+                time.sleep(size / (float(rate) * 1000))
+                return
             time.sleep(0.02)
 
     def getattr(self, path, fh=None):
@@ -75,7 +95,7 @@ class StallingDisk(Operations):
         return os.pread(fh, size, offset)
 
     def write(self, path, data, offset, fh):
-        self._wait_while_stalled()
+        self._wait_while_stalled(len(data))
         return os.pwrite(fh, data, offset)
 
     def flush(self, path, fh):

@@ -115,6 +115,8 @@ pub struct Broadcast {
     preview: Option<Arc<Mutex<Option<PreviewFrame>>>>,
     recording_failed: Arc<Mutex<Option<String>>>,
     recording_detached: AtomicBool,
+    /// Set when the recording's disk held a write as the show ended.
+    recording_hung: AtomicBool,
     recording_queues: [gst::Element; 2],
     recording_lost: Arc<AtomicU64>,
     router: Arc<Router>,
@@ -247,6 +249,7 @@ impl Prepared {
             preview: capture.preview,
             recording_failed: capture.recording_failed,
             recording_detached: AtomicBool::new(false),
+            recording_hung: AtomicBool::new(false),
             recording_queues: capture.recording_queues,
             recording_lost: capture.recording_lost,
             router,
@@ -441,49 +444,98 @@ impl Broadcast {
     }
 
     /// Ends cleanly: EOS through every branch, so the recording is complete and each
-    /// ingest sees the stream end; then the outputs close.
+    /// ingest sees the stream end; then the outputs close. What waits in memory for a
+    /// slow recording disk is written first, however long that takes while the disk
+    /// takes some; a disk that takes nothing for [`DRAIN_STALL`] is given up: the
+    /// recording ends with what it holds, and says what it misses.
     pub fn stop(self) -> Result<Finished, MediaError> {
         let duration = self.duration();
         // Errors not yet seen (a recording that just failed) first.
         let fatal = self.poll().err();
         self.pipeline.send_event(gst::event::Eos::new());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let outcome = self.pipeline.bus().and_then(|bus| {
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let msg = bus.timed_pop_filtered(
-                    gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                )?;
-                // A microphone failing as the show ends is cut loose: the silence
-                // ends the sound.
-                if let (gst::MessageView::Error(err), Some(mic), Some(src)) =
-                    (msg.view(), &self.microphone, msg.src())
-                    && src.name().starts_with(microphone::PREFIX)
-                {
-                    mic.failed(&self.pipeline, src, &err.error().to_string());
-                    continue;
-                }
-                return Some(msg);
-            }
-        });
-        let result = match (fatal, outcome.as_ref().map(|m| m.view())) {
+        let outcome = self.drain();
+        let finished = |recording_error| Finished {
+            recording: self.recording.clone(),
+            duration,
+            recording_error,
+            recording_lost_frames: self.recording_lost.load(Ordering::Relaxed),
+        };
+        let result = match (fatal, outcome) {
             (Some(e), _) => Err(e),
-            (None, Some(gst::MessageView::Eos(_))) => Ok(Finished {
-                recording: self.recording.clone(),
-                duration,
-                recording_error: lock(&self.recording_failed).clone(),
-                recording_lost_frames: self.recording_lost.load(Ordering::Relaxed),
-            }),
-            (None, Some(gst::MessageView::Error(err))) => {
-                Err(MediaError::Finalize(err.error().to_string()))
+            (None, Drained::Eos) => Ok(finished(lock(&self.recording_failed).clone())),
+            (None, Drained::Error(e)) => Err(MediaError::Finalize(e)),
+            (None, Drained::DiskStalled(waiting)) => {
+                tracing::error!(recording = %self.recording.display(), "the recording's disk takes nothing: {:.0} s of the show's end are not recorded", waiting.as_secs_f64());
+                Ok(finished(Some(format!(
+                    "the recording's disk took nothing for {} s as the show ended: its last \
+                     {:.0} s are missing from the recording (what is on the disk is kept)",
+                    DRAIN_STALL.as_secs(),
+                    waiting.as_secs_f64()
+                ))))
             }
-            _ => Err(MediaError::Finalize(
+            (None, Drained::Timeout) => Err(MediaError::Finalize(
                 "the pipeline did not drain within 10 s; the recording is kept as it is".into(),
             )),
         };
         self.abort();
         result
+    }
+
+    /// Waits for the end of stream to come through (see [`Broadcast::stop`]).
+    fn drain(&self) -> Drained {
+        let Some(bus) = self.pipeline.bus() else {
+            return Drained::Timeout;
+        };
+        let size = || std::fs::metadata(&self.recording).map_or(0, |m| m.len());
+        let mut deadline = Instant::now() + DRAIN_STALL;
+        let (mut written, mut told) = (size(), false);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let waiting = self.recording_waiting();
+                if waiting.is_zero() {
+                    return Drained::Timeout;
+                }
+                // Set to NULL, the pipeline would wait for the write the disk holds.
+                self.recording_hung.store(true, Ordering::SeqCst);
+                return Drained::DiskStalled(waiting);
+            }
+            let slice = left.min(Duration::from_secs(1));
+            let msg = bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(slice.as_nanos() as u64),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+            match msg.as_ref().map(|m| m.view()) {
+                Some(gst::MessageView::Eos(_)) => return Drained::Eos,
+                // A microphone failing as the show ends is cut loose: the silence
+                // ends the sound.
+                Some(gst::MessageView::Error(err)) => {
+                    if let (Some(mic), Some(src)) =
+                        (&self.microphone, msg.as_ref().and_then(|m| m.src()))
+                        && src.name().starts_with(microphone::PREFIX)
+                    {
+                        mic.failed(&self.pipeline, src, &err.error().to_string());
+                        continue;
+                    }
+                    return Drained::Error(err.error().to_string());
+                }
+                _ => {}
+            }
+            // A slow disk still writing what waited for it: the end waits for it.
+            let now = size();
+            let waiting = self.recording_waiting();
+            if now > written && !waiting.is_zero() {
+                deadline = Instant::now() + DRAIN_STALL;
+                if !told {
+                    told = true;
+                    tracing::info!(
+                        "writing the show's last {:.0} s to the recording's disk, which is slow",
+                        waiting.as_secs_f64()
+                    );
+                }
+            }
+            written = now;
+        }
     }
 
     /// Stops everything now, whatever state it is in.
@@ -497,9 +549,28 @@ impl Drop for Broadcast {
         for output in std::mem::take(&mut *lock(&self.outputs)) {
             output.stop();
         }
+        if self.recording_hung.load(Ordering::SeqCst) {
+            // Stopping it would wait for a write the disk holds, for as long as it
+            // holds it: it is left to end with the process.
+            std::mem::forget(self.pipeline.clone());
+            return;
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
+
+/// How an end of stream came through the pipeline.
+enum Drained {
+    Eos,
+    Error(String),
+    /// Nothing came; this much of the show still waits for the recording's disk.
+    DiskStalled(Duration),
+    Timeout,
+}
+
+/// At the end of a show, a recording disk that takes nothing for this long is given
+/// up (and so is a pipeline that does not drain).
+pub const DRAIN_STALL: Duration = Duration::from_secs(10);
 
 /// Refuses to start with less than 10 minutes of recording space, warns under 30.
 const MIN_MINUTES: u64 = 10;
