@@ -465,17 +465,19 @@ impl Broadcast {
             (None, Drained::Eos) => Ok(finished(lock(&self.recording_failed).clone())),
             (None, Drained::Error(e)) => Err(MediaError::Finalize(e)),
             (None, Drained::DiskStalled(waiting)) => {
-                tracing::error!(recording = %self.recording.display(), "the recording's disk takes nothing: {:.0} s of the show's end are not recorded", waiting.as_secs_f64());
-                Ok(finished(Some(format!(
+                let said = format!(
                     "the recording's disk took nothing for {} s as the show ended: its last \
                      {:.0} s are missing from the recording (what is on the disk is kept)",
                     DRAIN_STALL.as_secs(),
                     waiting.as_secs_f64()
-                ))))
+                );
+                tracing::error!(recording = %self.recording.display(), "{said}");
+                Ok(finished(Some(said)))
             }
-            (None, Drained::Timeout) => Err(MediaError::Finalize(
-                "the pipeline did not drain within 10 s; the recording is kept as it is".into(),
-            )),
+            (None, Drained::Timeout) => Err(MediaError::Finalize(format!(
+                "the pipeline did not drain within {} s; the recording is kept as it is",
+                DRAIN_STALL.as_secs()
+            ))),
         };
         self.abort();
         result
