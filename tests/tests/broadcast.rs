@@ -947,6 +947,64 @@ async fn a_recording_disk_that_stalls_never_holds_up_the_live_show() {
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }
 
+// The recording's disk stops taking writes just before the show ends and comes back
+// 25 s later. The end gives the disk up after 10 s: the show is ended on the server and
+// saved, its connection ends with it (not made anew once the ingest drops it as idle),
+// the replay is made from what the disk had, and the recording stays (the disk may
+// still write the end to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_ended_while_its_recording_disk_is_stalled_is_ended_and_saved() {
+    let Some(disk) = feza_tests::StallingDisk::mount() else {
+        return;
+    };
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let mut cmd = live_cast_go_live(&app, &token);
+    cmd.args([
+        "--title",
+        "Stalled end",
+        "--profile",
+        "360p30",
+        "--duration",
+        "10s",
+    ])
+    .args([
+        "--outcome",
+        "save",
+        "--no-progressive-upload",
+        "--record-dir",
+    ])
+    .arg(disk.path());
+    let child = cmd.spawn().unwrap();
+    let script = async {
+        let id = app.first_live_show(Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        disk.stall(true);
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        disk.stall(false);
+        id
+    };
+    let (out, id) = tokio::join!(output_within(child, 120, "the show to end"), script);
+    let said = printed(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("the recording's disk took nothing for 10 s as the show ended"),
+        "{said}"
+    );
+    assert!(!said.contains("reconnecting"), "{said}");
+    assert!(said.contains(&format!("replay of {id} is ready")), "{said}");
+    let show = app.stream(None, &id).await;
+    assert_eq!(show.status, StreamStatus::Archived);
+    let replayed = show.replay.unwrap().duration_s.unwrap();
+    let mkv = disk.path().join(format!("{id}.mkv"));
+    assert!(mkv.exists(), "the recording is kept: {said}");
+    let recorded = video_span_s(&mkv.to_string_lossy());
+    assert!(
+        replayed >= 5.0 && recorded >= replayed - 0.1,
+        "replay {replayed:.2} s, recording {recorded:.2} s"
+    );
+}
+
 /// Sends SIGINT, as Ctrl-C on the seller's terminal does.
 fn ctrl_c(child: &tokio::process::Child) {
     signal(child, "-INT");

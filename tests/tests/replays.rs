@@ -167,6 +167,31 @@ async fn a_growing_recording_is_sent_in_passes_that_end() {
     assert_eq!(done, size);
 }
 
+/// A recording written to after its upload was made with its length (a disk that held
+/// a write past the show's end and took it later): the upload completes with the
+/// recording as it was; the server never refuses it for the bytes that came after.
+#[tokio::test]
+async fn a_recording_that_grew_after_its_length_was_set_still_completes() {
+    let app = spawn_app().await;
+    let token = app.seller("Maria").await;
+    let id = live_show(&app, &token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("show.mkv");
+    std::fs::write(&recording, vec![1u8; 100_000]).unwrap();
+    let tus = tus(&app, &token);
+    let url = tus.create(&id, Some(100_000), "show.mkv").await.unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&recording)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &[2u8; 5_000]))
+        .unwrap();
+    let done = send_file(&tus, &url, &recording, true, SendOptions::default(), |_| {})
+        .await
+        .expect("the upload completes");
+    assert_eq!(done, 100_000);
+    assert_eq!(tus.offset(&url).await.unwrap(), (100_000, Some(100_000)));
+}
+
 /// A raw tus request.
 fn tus_req(
     app: &TestApp,

@@ -89,6 +89,9 @@ pub struct Finished {
     /// Frames missing from the recording: its disk took nothing for longer than the
     /// recording holds.
     pub recording_lost_frames: u64,
+    /// The recording's disk held a write as the show ended: what waited for it may
+    /// still reach the recording once the disk takes it.
+    pub disk_held_the_end: bool,
 }
 
 struct FpsWindow {
@@ -459,6 +462,7 @@ impl Broadcast {
             duration,
             recording_error,
             recording_lost_frames: self.recording_lost.load(Ordering::Relaxed),
+            disk_held_the_end: self.recording_hung.load(Ordering::SeqCst),
         };
         let result = match (fatal, outcome) {
             (Some(e), _) => Err(e),
@@ -523,6 +527,12 @@ impl Broadcast {
                 }
                 _ => {}
             }
+            // The connections have had all the show: they end now, not once the
+            // recording has (an ingest drops a publisher that sends nothing, and the
+            // connection would be made anew).
+            if self.router.ended() {
+                self.stop_outputs();
+            }
             // A slow disk still writing what waited for it: the end waits for it.
             let now = size();
             let waiting = self.recording_waiting();
@@ -540,6 +550,13 @@ impl Broadcast {
         }
     }
 
+    /// Ends every connection (what each holds goes out first).
+    fn stop_outputs(&self) {
+        for output in std::mem::take(&mut *lock(&self.outputs)) {
+            output.stop();
+        }
+    }
+
     /// Stops everything now, whatever state it is in.
     fn abort(self) {
         drop(self);
@@ -548,9 +565,7 @@ impl Broadcast {
 
 impl Drop for Broadcast {
     fn drop(&mut self) {
-        for output in std::mem::take(&mut *lock(&self.outputs)) {
-            output.stop();
-        }
+        self.stop_outputs();
         if self.recording_hung.load(Ordering::SeqCst) {
             // Stopping it would wait for a write the disk holds, for as long as it
             // holds it: it is left to end with the process.

@@ -129,6 +129,12 @@ impl Router {
         }
         router
     }
+
+    /// Whether the capture pipeline's end of stream has reached both taps: the
+    /// outputs have had all the show.
+    pub fn ended(&self) -> bool {
+        self.taps.0.is_eos() && self.taps.1.is_eos()
+    }
 }
 
 /// Where an output's media goes.

@@ -399,7 +399,10 @@ pub async fn go_live(
             // not resent.
             if let Some(queue) = go.queue.as_ref().filter(|_| !never_live) {
                 let queued = async {
-                    queue.enqueue(&show.id, &recording, go.keep_local).await?;
+                    // A disk that held the show's end may still write it: the
+                    // recording, then more whole than its replay, stays.
+                    let keep = go.keep_local || finished.disk_held_the_end;
+                    queue.enqueue(&show.id, &recording, keep).await?;
                     if let Some(url) = progressive_url.as_deref() {
                         queue.set_url(&show.id, url).await?;
                     }

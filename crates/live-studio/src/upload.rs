@@ -366,10 +366,20 @@ pub async fn send_file(
     loop {
         let attempt = async {
             let (mut offset, declared) = tus.offset(url).await?;
-            let size = tokio::fs::metadata(path)
+            let mut size = tokio::fs::metadata(path)
                 .await
                 .map_err(|e| file_error(path, e))?
                 .len();
+            // A final recording is what it was when its length was declared: bytes
+            // written after (a disk that held a write past the show's end) are not
+            // sent, and never make the server refuse the rest.
+            if let Some(declared) = declared.filter(|d| finished && size > *d) {
+                tracing::warn!(
+                    "{} grew after its upload's length was set ({declared} bytes); that much is sent",
+                    path.display()
+                );
+                size = declared;
+            }
             if offset > size {
                 return Err(UploadError::Refused {
                     status: 409,
