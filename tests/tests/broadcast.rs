@@ -236,13 +236,13 @@ async fn a_discard_the_server_could_not_hear_is_done_when_it_can() {
 
     // The server is still out of reach: the next run keeps everything, saves nothing.
     assert!(
-        live_studio::session::recover(&client, record_dir.path())
+        live_studio::session::recover(&client, record_dir.path(), None)
             .await
             .is_empty()
     );
     assert!(mkv.exists() && marker.exists());
     relay.up();
-    let recovered = live_studio::session::recover(&client, record_dir.path()).await;
+    let recovered = live_studio::session::recover(&client, record_dir.path(), None).await;
     assert!(recovered.is_empty(), "nothing saved: {recovered:?}");
     let s = app.stream(Some(&token), &id).await;
     assert_eq!(
@@ -1917,4 +1917,189 @@ fn first_sound_at(url: &str) -> f64 {
     text.lines()
         .find_map(|l| l.trim().trim_end_matches(',').parse().ok())
         .unwrap_or_else(|| panic!("no sound from {url}: {}", printed(&out)))
+}
+
+/// `live-cast go-live` as a seller starts it against `app`, recording into `dir`;
+/// what it prints goes to `<dir>/<log>.out` and `.err`.
+fn live_cast_into(
+    app: &feza_tests::TestApp,
+    token: &str,
+    dir: &std::path::Path,
+    log: &str,
+    args: &[&str],
+) -> tokio::process::Child {
+    tokio::process::Command::new(workspace_bin("live-cast"))
+        .args(["go-live", "--server", &app.base, "--token", token])
+        .args(args)
+        .arg("--record-dir")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join(format!("{log}.out"))).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("{log}.err"))).unwrap())
+        .spawn()
+        .expect("start live-cast")
+}
+
+/// A seller's 360p show from `live-cast go-live` (logs `first.out`, `first.err`),
+/// live: the stack, the seller's token, the recording folder, live-cast and the show.
+async fn live_cast_show(
+    title: &str,
+) -> (
+    feza_tests::TestApp,
+    feza_tests::ingest::Ingest,
+    String,
+    tempfile::TempDir,
+    tokio::process::Child,
+    String,
+) {
+    let (app, ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--title", title, "--profile", "360p30"];
+    let child = live_cast_into(&app, &token, dir.path(), "first", &args);
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    (app, ingest, token, dir, child, id)
+}
+
+/// Kills the broadcaster of a live show (`kill -9`: a crash, a power cut) once it has
+/// been live for `seconds`, and waits for the server to wait for it; returns how much
+/// of the show its recording holds.
+async fn crash_after(
+    app: &feza_tests::TestApp,
+    token: &str,
+    id: &str,
+    mut child: tokio::process::Child,
+    seconds: u64,
+    recording: &std::path::Path,
+) -> f64 {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    child.kill().await.unwrap();
+    eventually(
+        "the server to wait for the broadcast",
+        Duration::from_secs(15),
+        || async {
+            let s = app.stream(Some(token), id).await;
+            (s.status == StreamStatus::Live
+                && s.ingest_state == Some(live_core::IngestState::Reconnecting))
+            .then_some(())
+        },
+    )
+    .await;
+    video_span_s(&recording.to_string_lossy())
+}
+
+/// Whatever is left in `dir` besides the finished MP4 copy, the queue and the logs.
+fn left_over_recordings(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".mkv"))
+        .collect()
+}
+
+// The broadcaster crashes mid-show (a kill -9: a crash, a power cut); the seller starts
+// it again on the same show while the server still waits for it. The show was ended
+// and saved as it stood, and refused to go live again ("show … is archived: only a
+// scheduled show can go live"): its viewers lost it. Now it is taken up again: the
+// same show goes on (never ended in between), at the size it was recorded at, and its
+// replay and MP4 copy are the whole show, both broadcasts joined without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_whose_broadcaster_crashed_is_taken_up_again_and_its_replay_is_whole() {
+    let (app, _ingest, token, dir, first, id) = live_cast_show("Taken up again").await;
+    let started_at = app.stream(None, &id).await.started_at;
+    let mkv = dir.path().join(format!("{id}.mkv"));
+    let kept = crash_after(&app, &token, &id, first, 6, &mkv).await;
+    assert!(kept >= 4.0, "{kept:.2} s recorded before the crash");
+
+    // Again, on the same show; the profile asked (720p30, the default) is not the one
+    // the show was recorded at.
+    let again = live_cast_into(
+        &app,
+        &token,
+        dir.path(),
+        "again",
+        &["--stream", &id, "--duration", "6s"],
+    );
+    let out = output_within(again, 120, "the show taken up again to end").await;
+    let said = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.path().join("again.out")).unwrap(),
+        std::fs::read_to_string(dir.path().join("again.err")).unwrap()
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("taking the show up again") && said.contains("goes on at 360p30"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("replay of {id} is ready")), "{said}");
+
+    let show = app.stream(None, &id).await;
+    assert_eq!(show.status, StreamStatus::Archived);
+    assert_eq!(show.started_at, started_at, "the same show went on");
+    let mine = app.get(Some(&token), "/api/me/streams").await;
+    assert_eq!(mine.body["streams"].as_array().map(Vec::len), Some(1));
+
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    assert_eq!(live_media::picture_size(&mp4), Some((640, 360)));
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    let whole = duration_s(&mp4);
+    eprintln!("before the crash {kept:.2} s, whole show {whole:.2} s");
+    assert!(
+        (kept + 5.0..kept + 7.5).contains(&whole),
+        "{whole:.2} s for {kept:.2} s + 6 s"
+    );
+    assert_gapless(&mp4, 30);
+    assert!((audio_span_s(&mp4) - video_span_s(&mp4)).abs() < 0.2);
+    let replay = show.replay.expect("a replay");
+    assert!(
+        (replay.duration_s.unwrap() - whole).abs() < 0.5,
+        "{replay:?}"
+    );
+    assert_eq!(left_over_recordings(dir.path()), Vec::<String>::new());
+}
+
+// Taken up again and crashed again: the next `live-cast recover` joins both
+// broadcasts' recordings and saves the whole show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_taken_up_again_that_crashes_again_is_recovered_whole() {
+    let (app, _ingest, token, dir, first, id) = live_cast_show("Twice").await;
+    let mkv = dir.path().join(format!("{id}.mkv"));
+    let one = crash_after(&app, &token, &id, first, 5, &mkv).await;
+    let second = live_cast_into(
+        &app,
+        &token,
+        dir.path(),
+        "second",
+        &["--stream", &id, "--profile", "360p30"],
+    );
+    eventually(
+        "the show's ingest to be connected again",
+        Duration::from_secs(40),
+        || async {
+            (app.stream(Some(&token), &id).await.ingest_state
+                == Some(live_core::IngestState::Connected))
+            .then_some(())
+        },
+    )
+    .await;
+    let two = crash_after(&app, &token, &id, second, 5, &mkv).await;
+    assert!(dir.path().join(format!("{id}.part1.mkv")).exists());
+
+    let out = live_cast_recover(&app, &token, dir.path()).await;
+    let said = printed(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("archived"), "{said}");
+    let mp4 = dir
+        .path()
+        .join(format!("{id}.mp4"))
+        .to_string_lossy()
+        .into_owned();
+    let whole = duration_s(&mp4);
+    eprintln!("broadcasts of {one:.2} s and {two:.2} s, recovered {whole:.2} s");
+    assert!((whole - (one + two)).abs() < 1.0, "{whole:.2} s");
+    assert_gapless(&mp4, 30);
+    assert_eq!(app.stream(None, &id).await.status, StreamStatus::Archived);
+    assert!(!dir.path().join(format!("{id}.part1.mkv")).exists());
 }

@@ -20,7 +20,7 @@ pub use devices::{DeviceInfo, DeviceKind, list_devices};
 pub use ingest_url::{IngestScheme, IngestUrl};
 pub use output::{OutputState, OutputStats, TlsTrust};
 pub use profile::{AudioProfile, EncoderChoice, VideoProfile, hardware_h264_encoders};
-pub use remux::{RecordingInfo, inspect, remux, remux_to_mp4, thumbnail};
+pub use remux::{RecordingInfo, inspect, join, picture_size, remux, remux_to_mp4, thumbnail};
 
 use std::sync::OnceLock;
 

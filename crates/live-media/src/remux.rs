@@ -253,6 +253,84 @@ fn remux_reporting(
     })
 }
 
+/// The picture size of a recording (finished or not), if it has a picture.
+pub fn picture_size(path: &Path) -> Option<(u32, u32)> {
+    let info = discover(path).ok()?;
+    let video = info.video_streams().into_iter().next()?;
+    Some((video.width(), video.height()))
+}
+
+/// The Matroska recordings of one show, made in turn (a broadcast that crashed and the
+/// one that took the show up again), joined into one Matroska file in that order, with
+/// no re-encode: each part's media follows the last one's end, so the time between them
+/// (while no broadcast ran) is not in it. The parts must hold the same kinds of streams
+/// in the same sizes. `output` appears whole or not at all, indexed and seekable.
+///
+/// `on_progress` hears how far it has come (0 to 1) every second.
+pub fn join(
+    parts: &[&Path],
+    output: &Path,
+    on_progress: &mut dyn FnMut(f64),
+) -> Result<(), MediaError> {
+    init()?;
+    let first = parts
+        .first()
+        .ok_or_else(|| MediaError::Finalize("no recordings to join".into()))?;
+    let mut has_audio = None;
+    for part in parts {
+        let info = discover(part)?;
+        if info.video_streams().is_empty() {
+            return Err(MediaError::NoPicture(part.display().to_string()));
+        }
+        let audio = !info.audio_streams().is_empty();
+        if *has_audio.get_or_insert(audio) != audio {
+            return Err(MediaError::Finalize(format!(
+                "{} and {} cannot be joined: one has sound, the other has none",
+                first.display(),
+                part.display()
+            )));
+        }
+    }
+    let has_audio = has_audio.unwrap_or(false);
+    // `concat` plays its inputs in the order their pads were asked for: the order in
+    // which the description links the queues in front of it (each link to a `concat`
+    // is made as the description is read; only the demuxers' pads come later).
+    let queue = "queue max-size-buffers=0 max-size-time=0 max-size-bytes=268435456";
+    let mut description = String::from("concat name=video ! h264parse ! mux. ");
+    if has_audio {
+        description += "concat name=audio ! aacparse ! mux. ";
+    }
+    let partial = output.with_extension("mkv.part");
+    description += &format!(
+        "matroskamux name=mux ! filesink location={} ",
+        quote(&partial)
+    );
+    for (i, part) in parts.iter().enumerate() {
+        description += &format!(
+            "filesrc location={} ! matroskademux name=d{i} d{i}.video_0 ! {queue} ! video. ",
+            quote(part)
+        );
+        if has_audio {
+            description += &format!("d{i}.audio_0 ! {queue} ! audio. ");
+        }
+    }
+    let total = parts.iter().map(|p| size_of(p)).sum::<u64>().max(1);
+    let mut written = || {
+        let done = size_of(&partial);
+        on_progress((done as f64 / total as f64).min(1.0));
+        done
+    };
+    run(&description, "joining", first, &mut written)
+        .and_then(|()| {
+            std::fs::rename(&partial, output).map_err(|e| {
+                MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))
+            })
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
+}
+
 /// Where mp4mux holds the media of `output` until it can write the moov in front
 /// (it deletes it when done): a hidden file beside it.
 fn faststart_file(output: &Path) -> std::path::PathBuf {

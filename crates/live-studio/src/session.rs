@@ -28,7 +28,10 @@ pub enum SessionError {
     Media(#[from] MediaError),
     #[error("the server gave an ingest URL that cannot be used: {0}")]
     Ingest(String),
-    #[error("show {id} is {status}: only a scheduled show can go live (create a new one)")]
+    #[error(
+        "show {id} is {status}: only a scheduled show, or a live one whose broadcast stopped, \
+         can go live (create a new one)"
+    )]
     NotScheduled { id: String, status: StreamStatus },
     #[error("{0}")]
     Io(String),
@@ -40,7 +43,10 @@ pub enum Show {
     /// A new show with this title, created at go-live.
     New { title: String },
     /// A show of the seller's scheduled earlier (viewers may hold reminders for it).
-    /// A go-live that fails leaves it scheduled.
+    /// A go-live that fails leaves it scheduled. A show live already whose broadcast
+    /// stopped (a crash, a power cut; the server waits a while for it) is taken up
+    /// again: its viewers stay, its recording goes on in a new part, and the parts are
+    /// joined into one replay at the end.
     Scheduled { id: String },
 }
 
@@ -169,6 +175,30 @@ pub async fn go_live(
     mut controls: tokio::sync::mpsc::Receiver<Control>,
     mut on_stats: impl FnMut(&Stats, Option<&Stream>),
 ) -> Result<SessionReport, SessionError> {
+    // A show scheduled earlier, or one live already whose broadcast stopped (a crash,
+    // a power cut): that one is taken up again, its viewers still there.
+    let earlier = match &go.show {
+        Show::New { .. } => None,
+        Show::Scheduled { id } => {
+            let show = client.stream(id).await?;
+            if !matches!(show.status, StreamStatus::Scheduled | StreamStatus::Live) {
+                return Err(SessionError::NotScheduled {
+                    id: show.id,
+                    status: show.status,
+                });
+            }
+            Some(show)
+        }
+    };
+    let resuming = earlier
+        .as_ref()
+        .is_some_and(|s| s.status == StreamStatus::Live);
+    let mut go = go;
+    if let Some(show) = earlier.as_ref().filter(|_| resuming) {
+        let recording = go.record_dir.join(format!("{}.mkv", show.id));
+        take_up_again(client, show, &recording, go.queue.as_ref()).await?;
+        go.video = resumed_profile(&recording, go.video)?;
+    }
     // A missing camera, a folder that cannot be written or a full disk is found
     // before the show is announced: no viewer is shown a show that cannot start.
     let config = BroadcastConfig {
@@ -182,22 +212,17 @@ pub async fn go_live(
     };
     let prepared = blocking(move || Broadcast::prepare(config)).await??;
 
-    let show = match &go.show {
-        Show::New { title } => client.create_stream(title).await?,
-        Show::Scheduled { id } => {
-            let show = client.stream(id).await?;
-            if show.status != StreamStatus::Scheduled {
-                return Err(SessionError::NotScheduled {
-                    id: show.id,
-                    status: show.status,
-                });
-            }
-            show
-        }
+    let show = match (&go.show, earlier) {
+        (_, Some(show)) => show,
+        (Show::New { title }, None) => client.create_stream(title).await?,
+        (Show::Scheduled { id }, None) => unreachable!("show {id} was looked up"),
     };
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
     let started = async {
         let started = client.start(&show.id).await?;
+        if resuming {
+            set_aside(&recording)?;
+        }
         let ingest = IngestUrl::parse(&format!(
             "{}/{}",
             started.ingest.url.trim_end_matches('/'),
@@ -281,7 +306,8 @@ pub async fn go_live(
                 if let Some(Some(c)) = counts.as_ref().map(|c| c.borrow().clone()) {
                     view.counts = c;
                 }
-                if progressive.is_none() && is_live && go.progressive_upload
+                // A show taken up again sends its replay once its parts are joined.
+                if progressive.is_none() && is_live && go.progressive_upload && !resuming
                     && let Some(queue) = &go.queue
                 {
                     progressive = Some(Progressive::start(client, queue, &show.id, &recording));
@@ -392,6 +418,24 @@ pub async fn go_live(
         // Saved elsewhere, whatever the seller asked here: nothing is left to discard.
         let _ = std::fs::remove_file(&marker);
     }
+    if outcome == Outcome::Save {
+        match join_parts(&recording).await {
+            Ok(true) => tracing::info!(
+                recording = %recording.display(),
+                "the recordings of the show's broadcasts are joined into one"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(
+                    "the show is saved, but the recordings of its broadcasts could not be \
+                     joined into one ({e}): they are kept in {}, and `live-cast recover` tries \
+                     again",
+                    recording.parent().unwrap_or(Path::new(".")).display()
+                );
+                return Err(e);
+            }
+        }
+    }
     let (recording, mp4, mp4_error) = match outcome {
         Outcome::Save => {
             // Queued for upload first: the replay never waits on the seller's MP4 copy,
@@ -446,6 +490,7 @@ pub async fn go_live(
             std::fs::remove_file(&recording).map_err(|e| {
                 SessionError::Io(format!("could not delete {}: {e}", recording.display()))
             })?;
+            remove_recordings(&recording);
             let _ = std::fs::remove_file(&marker);
             // The server terminated its copy on `end`; nothing is left to send.
             if let Some(queue) = &go.queue {
@@ -465,6 +510,103 @@ pub async fn go_live(
             finished.recording_lost_frames as f64 / f64::from(go.video.fps.max(1)),
         ),
     })
+}
+
+/// The profile a show taken up again goes on with: the one its recording so far was
+/// made with (its parts are joined at the end, which needs one picture size), else
+/// `asked`.
+fn resumed_profile(recording: &Path, asked: VideoProfile) -> Result<VideoProfile, SessionError> {
+    let latest = parts_of(recording)
+        .into_iter()
+        .chain(std::iter::once(recording.to_owned()))
+        .filter_map(|p| live_media::picture_size(&p))
+        .next_back();
+    let Some((width, height)) = latest else {
+        return Ok(asked);
+    };
+    let (name, profile) = VideoProfile::NAMED
+        .into_iter()
+        .find(|(_, p)| (p.width, p.height) == (width, height))
+        .ok_or_else(|| {
+            SessionError::Io(format!(
+                "the show was recorded at {width}x{height}, which no profile makes: its \
+                 recording so far ({}) cannot be joined to a new one",
+                recording.display()
+            ))
+        })?;
+    if profile != asked {
+        tracing::info!("the show goes on at {name}, as it was recorded so far");
+    }
+    Ok(profile)
+}
+
+/// How long a show taken up again waits for its ingest to let go of the broadcast that
+/// stopped (a connection the ingest has not yet seen die: nginx-rtmp's is 10 s).
+const INGEST_LETS_GO: Duration = Duration::from_secs(30);
+
+/// Readies a live show whose broadcast stopped to be taken up again here: no other
+/// broadcast of it runs on this computer, its ingest has let go of the old one, and an
+/// upload of its recording so far is forgotten (the replay is sent whole at the end).
+async fn take_up_again(
+    client: &ApiClient,
+    show: &Stream,
+    recording: &Path,
+    queue: Option<&Queue>,
+) -> Result<(), SessionError> {
+    if live_media::is_recording(recording) {
+        return Err(SessionError::Io(format!(
+            "show {} is being broadcast from this computer already (its recording {} is \
+             open): end that broadcast first",
+            show.id,
+            recording.display()
+        )));
+    }
+    tracing::info!(stream = %show.id, "taking the show up again (it is live)");
+    let since = Instant::now();
+    let mut told = false;
+    loop {
+        let now = client.stream(&show.id).await?;
+        if now.status != StreamStatus::Live {
+            return Err(SessionError::NotScheduled {
+                id: now.id,
+                status: now.status,
+            });
+        }
+        if now.ingest_state != Some(live_core::IngestState::Connected) {
+            break;
+        }
+        if since.elapsed() >= INGEST_LETS_GO {
+            return Err(SessionError::Io(format!(
+                "show {} is still being broadcast (its ingest has been receiving it for the \
+                 last {} s): end that broadcast, or wait until the ingest lets it go, and try \
+                 again",
+                show.id,
+                INGEST_LETS_GO.as_secs()
+            )));
+        }
+        if !told {
+            tracing::info!(
+                "the show's ingest still receives a broadcast of it (one that stopped is let \
+                 go within seconds); waiting up to {} s",
+                INGEST_LETS_GO.as_secs()
+            );
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if let Some(queue) = queue
+        && let Err(e) = queue.remove(&show.id).await
+    {
+        tracing::warn!("could not forget the earlier upload of the show: {e}");
+    }
+    if !recording.exists() && parts_of(recording).is_empty() {
+        tracing::warn!(
+            "no recording of the show so far is in {}: its replay will hold what is broadcast \
+             from here on",
+            recording.parent().unwrap_or(Path::new(".")).display()
+        );
+    }
+    Ok(())
 }
 
 /// A show announced but never broadcast is cancelled on the server (nothing reached
@@ -910,6 +1052,133 @@ fn discard_marker(recording: &Path) -> PathBuf {
     recording.with_extension("discard")
 }
 
+/// The recordings of a show's earlier broadcasts, oldest first: a broadcast that
+/// stopped (a crash, a power cut) and whose show was taken up again left its recording
+/// as `<id>.part<N>.mkv`; the current one is `<id>.mkv`.
+fn parts_of(recording: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(id)) = (
+        recording.parent(),
+        recording.file_stem().and_then(|s| s.to_str()),
+    ) else {
+        return Vec::new();
+    };
+    let prefix = format!("{id}.part");
+    let mut parts: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name
+                .strip_prefix(&prefix)?
+                .strip_suffix(".mkv")?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Where the parts of a show are joined: once there, it is whole and stands for them
+/// all (a crash while they are put away leaves it for the next run to finish).
+fn whole_of(recording: &Path) -> PathBuf {
+    recording.with_extension("whole.mkv")
+}
+
+/// Puts the recording of a show's earlier broadcast aside as its next part; a
+/// recording without a picture is deleted instead.
+fn set_aside(recording: &Path) -> Result<(), SessionError> {
+    if !recording.exists() {
+        return Ok(());
+    }
+    if live_media::picture_size(recording).is_none() {
+        let _ = std::fs::remove_file(recording);
+        return Ok(());
+    }
+    let next = parts_of(recording)
+        .last()
+        .and_then(|p| {
+            let stem = p.file_stem()?.to_str()?;
+            stem.rsplit_once(".part")?.1.parse::<u32>().ok()
+        })
+        .map_or(1, |n| n + 1);
+    let part = recording.with_extension(format!("part{next}.mkv"));
+    std::fs::rename(recording, &part).map_err(|e| {
+        SessionError::Io(format!(
+            "could not put the earlier recording {} aside: {e}",
+            recording.display()
+        ))
+    })?;
+    tracing::info!(part = %part.display(), "the recording of the show's earlier broadcast is kept as a part");
+    Ok(())
+}
+
+/// Joins a show's parts and its current recording, in order, into `recording` (no
+/// re-encode): its replay and MP4 copy are then the whole show. Whether there were
+/// parts to join.
+async fn join_parts(recording: &Path) -> Result<bool, SessionError> {
+    let recording = recording.to_owned();
+    blocking(move || {
+        let whole = whole_of(&recording);
+        let parts = parts_of(&recording);
+        if !whole.exists() {
+            if parts.is_empty() {
+                return Ok(false);
+            }
+            let mut inputs = parts.clone();
+            inputs.push(recording.clone());
+            // A broadcast stopped before its first frame has nothing to give.
+            inputs.retain(|p| p.exists() && live_media::picture_size(p).is_some());
+            let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+            match inputs.as_slice() {
+                [] => {}
+                [one] if *one == recording.as_path() => {}
+                [one] => std::fs::rename(one, &whole).map_err(|e| {
+                    SessionError::Io(format!("could not put {} in place: {e}", one.display()))
+                })?,
+                _ => {
+                    tracing::info!(
+                        parts = inputs.len(),
+                        "joining the show's recordings into one"
+                    );
+                    let mut told = Instant::now();
+                    live_media::join(&inputs, &whole, &mut |done| {
+                        if told.elapsed() >= Duration::from_secs(5) {
+                            told = Instant::now();
+                            tracing::info!("joining the show's recordings: {:.0} %", done * 100.0);
+                        }
+                    })?;
+                }
+            }
+        }
+        // Whole now: the parts go, and the whole takes the recording's place.
+        for part in &parts {
+            let _ = std::fs::remove_file(part);
+        }
+        if whole.exists() {
+            std::fs::rename(&whole, &recording).map_err(|e| {
+                SessionError::Io(format!(
+                    "could not put {} in place: {e}",
+                    recording.display()
+                ))
+            })?;
+        }
+        Ok(true)
+    })
+    .await?
+}
+
+/// Deletes a show's recording and any parts of it.
+fn remove_recordings(recording: &Path) {
+    for part in parts_of(recording) {
+        let _ = std::fs::remove_file(part);
+    }
+    let _ = std::fs::remove_file(whole_of(recording));
+    let _ = std::fs::remove_file(recording);
+}
+
 /// Discards the show whose discard `marker` notes, deleting its recording, once the
 /// server answers. A refusal keeps the recording (it is then finished like any other
 /// left-over one); an unreachable server keeps both for the next run.
@@ -920,7 +1189,7 @@ async fn discard_pending(client: &ApiClient, marker: &Path) {
     let recording = marker.with_extension("mkv");
     match client.end(id, Outcome::Discard).await {
         Ok(_) => {
-            let _ = std::fs::remove_file(&recording);
+            remove_recordings(&recording);
             let _ = std::fs::remove_file(marker);
             tracing::info!(stream = %id, "discarded the show, as its seller asked when it ended");
         }
@@ -932,7 +1201,7 @@ async fn discard_pending(client: &ApiClient, marker: &Path) {
                     || s.status == StreamStatus::Cancelled
             }) =>
         {
-            let _ = std::fs::remove_file(&recording);
+            remove_recordings(&recording);
             let _ = std::fs::remove_file(marker);
             tracing::info!(stream = %id, "deleted the recording of a show discarded earlier");
         }
@@ -959,12 +1228,26 @@ pub struct Recovered {
 /// Finds recordings in `record_dir` that no broadcast holds and that were never
 /// finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
 /// show on the server (a show whose ingest was lost can be saved for 7 days). Shows
-/// their seller discarded while the server could not be told are discarded first.
-pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
-    let Ok(entries) = std::fs::read_dir(record_dir) else {
-        return Vec::new();
+/// their seller discarded while the server could not be told are discarded first. A
+/// show recorded in parts (taken up again after a crash) has them joined first. The
+/// show `taking_up` (to be taken up again now) is left as it is.
+pub async fn recover(
+    client: &ApiClient,
+    record_dir: &Path,
+    taking_up: Option<&str>,
+) -> Vec<Recovered> {
+    let read = || -> Vec<PathBuf> {
+        std::fs::read_dir(record_dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
     };
-    let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    // A show's id names its recording; parts and a joined whole carry more after it.
+    let show_of = |path: &Path| -> Option<String> {
+        let name = path.file_name()?.to_str()?;
+        let id = name.split('.').next()?;
+        (name.ends_with(".mkv") && taking_up != Some(id)).then(|| id.to_owned())
+    };
+    let paths = read();
     // Shows their seller discarded while the server could not be told: told now.
     for marker in paths
         .iter()
@@ -972,15 +1255,31 @@ pub async fn recover(client: &ApiClient, record_dir: &Path) -> Vec<Recovered> {
     {
         discard_pending(client, marker).await;
     }
+    // Shows recorded in parts: joined, so what follows finishes the whole show.
+    let mut unjoined = std::collections::HashSet::new();
+    for path in &paths {
+        let Some(id) = show_of(path) else { continue };
+        let recording = record_dir.join(format!("{id}.mkv"));
+        if recording == *path
+            || unjoined.contains(&id)
+            || !path.exists()
+            || live_media::is_recording(&recording)
+        {
+            continue;
+        }
+        if let Err(e) = join_parts(&recording).await {
+            tracing::warn!(stream = %id, "the recordings of a show's broadcasts could not be joined ({e}); they are kept");
+            unjoined.insert(id);
+        }
+    }
     let mut found = Vec::new();
-    for path in paths {
-        let is_orphan = path.extension().is_some_and(|e| e == "mkv")
+    for path in read() {
+        let Some(id) = show_of(&path) else { continue };
+        let is_orphan = path == record_dir.join(format!("{id}.mkv"))
+            && !unjoined.contains(&id)
             && !path.with_extension("mp4").exists()
             && !discard_marker(&path).exists()
             && !live_media::is_recording(&path);
-        let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
-            continue;
-        };
         if !is_orphan {
             continue;
         }
@@ -1065,6 +1364,32 @@ mod tests {
         .await;
         discard_pending(&proxy, &discard_marker(&recording)).await;
         assert!(discard_marker(&recording).exists() && recording.exists());
+    }
+
+    #[test]
+    fn a_shows_parts_are_joined_in_the_order_they_were_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "01a2000000000000000000000000beef";
+        for name in [
+            format!("{id}.mkv"),
+            format!("{id}.part10.mkv"),
+            format!("{id}.part2.mkv"),
+            format!("{id}.part1.mkv"),
+            format!("{id}.whole.mkv"),
+            format!("{id}.part3.mkv.part"),
+            "01a2000000000000000000000000cafe.part1.mkv".into(),
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let parts: Vec<String> = parts_of(&dir.path().join(format!("{id}.mkv")))
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            parts,
+            [1, 2, 10].map(|n| format!("{id}.part{n}.mkv")),
+            "another show's part, the joined whole and unfinished files are not parts"
+        );
     }
 
     #[test]

@@ -38,7 +38,8 @@ struct GoLiveArgs {
     #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
     title: Option<String>,
     /// Go live on this show, scheduled earlier (viewers may be waiting for it with a
-    /// reminder), instead of creating one.
+    /// reminder), instead of creating one; or take a live show up again whose broadcast
+    /// stopped (a crash, a power cut): its viewers stay, and its replay is the whole show.
     #[arg(long, value_name = "ID")]
     stream: Option<String>,
     /// `test` (a moving pattern, a clock and a tone) or a camera id from `live-cast devices`.
@@ -228,7 +229,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = seller.client()?;
             let record_dir = seller.record_dir.clone();
             let queue = Queue::open(&record_dir).await?;
-            let recovered = live_studio::session::recover(&client, &record_dir).await;
+            // A live show named here is one whose broadcast stopped, to be taken up
+            // again: its recording so far is the session's to go on with.
+            let taking_up = match &stream {
+                Some(id) => client
+                    .stream(id)
+                    .await
+                    .ok()
+                    .filter(|s| s.status == live_core::StreamStatus::Live)
+                    .map(|s| s.id),
+                None => None,
+            };
+            let recovered =
+                live_studio::session::recover(&client, &record_dir, taking_up.as_deref()).await;
             report_recovered(&recovered);
             queue_recovered(&queue, &recovered).await;
             let outcome_is_save = matches!(outcome, OutcomeArg::Save);
@@ -373,7 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recover { seller } => {
             let client = seller.client()?;
             let record_dir = &seller.record_dir;
-            let found = live_studio::session::recover(&client, record_dir).await;
+            let found = live_studio::session::recover(&client, record_dir, None).await;
             if found.is_empty() {
                 println!("no interrupted recording in {}", record_dir.display());
             }
