@@ -335,6 +335,24 @@ impl TestApp {
         .await
     }
 
+    /// Waits for the live show `id` (of the seller with `token`) to reach the ingest
+    /// state `state`.
+    pub async fn ingest_becomes(
+        &self,
+        token: &str,
+        id: &str,
+        state: live_core::IngestState,
+        timeout: Duration,
+    ) {
+        let what = format!("the show's ingest to be {}", state.as_str());
+        eventually(&what, timeout, || async {
+            let s = self.stream(Some(token), id).await;
+            (s.status == live_core::StreamStatus::Live && s.ingest_state == Some(state))
+                .then_some(())
+        })
+        .await;
+    }
+
     /// Calls an ingest hook as nginx-rtmp does (form-encoded).
     pub async fn hook(&self, which: &str, secret: Option<&str>, form: &[(&str, &str)]) -> Reply {
         let url = match secret {

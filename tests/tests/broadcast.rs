@@ -1974,17 +1974,9 @@ async fn crash_after(
 ) -> f64 {
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     child.kill().await.unwrap();
-    eventually(
-        "the server to wait for the broadcast",
-        Duration::from_secs(15),
-        || async {
-            let s = app.stream(Some(token), id).await;
-            (s.status == StreamStatus::Live
-                && s.ingest_state == Some(live_core::IngestState::Reconnecting))
-            .then_some(())
-        },
-    )
-    .await;
+    let reconnecting = live_core::IngestState::Reconnecting;
+    app.ingest_becomes(token, id, reconnecting, Duration::from_secs(15))
+        .await;
     video_span_s(&recording.to_string_lossy())
 }
 
@@ -2074,16 +2066,9 @@ async fn a_show_taken_up_again_that_crashes_again_is_recovered_whole() {
         "second",
         &["--stream", &id, "--profile", "360p30"],
     );
-    eventually(
-        "the show's ingest to be connected again",
-        Duration::from_secs(40),
-        || async {
-            (app.stream(Some(&token), &id).await.ingest_state
-                == Some(live_core::IngestState::Connected))
-            .then_some(())
-        },
-    )
-    .await;
+    let connected = live_core::IngestState::Connected;
+    app.ingest_becomes(&token, &id, connected, Duration::from_secs(40))
+        .await;
     let two = crash_after(&app, &token, &id, second, 5, &mkv).await;
     assert!(dir.path().join(format!("{id}.part1.mkv")).exists());
 

@@ -1,10 +1,15 @@
 //! The public /live page end to end: headless Chromium (Debian's, driven by
 //! playwright-core from npm) against the real server, nginx-rtmp and a GStreamer
 //! publisher, then a show from the Studio's own broadcaster. The browser side is
-//! web/tests/live-page.e2e.mjs and web/tests/plays-live.e2e.mjs.
+//! web/tests/live-page.e2e.mjs, web/tests/plays-live.e2e.mjs and
+//! web/tests/plays-on-after-a-crash.e2e.mjs.
 
 use feza_tests::ingest::{Ingest, IngestPorts, require};
-use feza_tests::{AppOptions, HOOK_SECRET, make_recording, repo_root, spawn_app_with, test_show};
+use feza_tests::{
+    AppOptions, HOOK_SECRET, eventually, make_recording, repo_root, spawn_app_with, test_show,
+    workspace_bin,
+};
+use live_core::IngestState::{Connected, Reconnecting};
 use live_core::Outcome;
 use live_studio::{ApiClient, GoLive};
 use std::time::Duration;
@@ -113,4 +118,81 @@ async fn a_show_from_the_studio_plays_live_in_the_browser() {
     let (report, (passed, output)) = tokio::join!(session, viewer);
     assert!(passed, "the live show did not play in Chromium:\n{output}");
     report.expect("the show ends cleanly");
+}
+
+/// A viewer watches a show from `live-cast` when the broadcaster is killed (a crash, a
+/// power cut) and started again on the same show: the viewer's player, never
+/// reloaded, plays the show on once it is taken up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_watches_on_when_the_sellers_broadcaster_crashes_and_is_started_again() {
+    let (app, _ingest) = page_stack(AppOptions::default()).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let live_cast = |args: &[&str]| {
+        tokio::process::Command::new(workspace_bin("live-cast"))
+            .args(["go-live", "--server", &app.base, "--token", &token])
+            .args(["--profile", "360p30", "--outcome", "discard"])
+            .args(args)
+            .arg("--record-dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start live-cast")
+    };
+    let mut first = live_cast(&["--title", "Crash mid-show"]);
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    let (playing, taken_up) = (dir.path().join("playing"), dir.path().join("taken-up"));
+    let (playing_s, taken_up_s) = (
+        playing.to_string_lossy().into_owned(),
+        taken_up.to_string_lossy().into_owned(),
+    );
+    let viewer = tokio::spawn({
+        let (base, id) = (app.base.clone(), id.clone());
+        async move {
+            run_node(
+                "plays-on-after-a-crash.e2e.mjs",
+                &[
+                    ("FEZA_BASE", base.as_str()),
+                    ("FEZA_SHOW_ID", id.as_str()),
+                    ("FEZA_PLAYING", playing_s.as_str()),
+                    ("FEZA_TAKEN_UP", taken_up_s.as_str()),
+                ],
+            )
+            .await
+        }
+    });
+    eventually(
+        "the viewer to play the show",
+        Duration::from_secs(40),
+        || async { (playing.exists() || viewer.is_finished()).then_some(()) },
+    )
+    .await;
+    first.kill().await.unwrap();
+    app.ingest_becomes(&token, &id, Reconnecting, Duration::from_secs(15))
+        .await;
+    let again = live_cast(&["--stream", &id, "--duration", "40s"]);
+    app.ingest_becomes(&token, &id, Connected, Duration::from_secs(40))
+        .await;
+    std::fs::write(&taken_up, b"").unwrap();
+    let (passed, output) = viewer.await.unwrap();
+    assert!(passed, "the viewer lost the show:\n{output}");
+    eprintln!("{output}");
+    // Ended early (the viewer has seen what it needed): Ctrl-C, then discarded.
+    let pid = again.id().expect("still live").to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), again.wait_with_output())
+        .await
+        .expect("live-cast ends")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -2,21 +2,13 @@
 // Chromium: the player plays it (time advances, the picture has a size), no page error.
 // Run by tests/tests/page.rs, which starts the stack and the show and passes:
 //   FEZA_BASE, FEZA_SHOW_ID
-import { chromium } from "playwright-core";
+import { openShowPage } from "./show-page.mjs";
 
 const base = process.env.FEZA_BASE;
 const id = process.env.FEZA_SHOW_ID;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-});
+const { browser, page, errors } = await openShowPage(base, id, { logConsole: true });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => console.log(`page: ${m.type()}: ${m.text()}`));
-  await page.goto(`${base}/live/${id}`);
   const state = () => page.evaluate(() => {
     const v = document.querySelector("#player");
     return v && { time: v.currentTime, ready: v.readyState, width: v.videoWidth, error: v.error && v.error.message };
