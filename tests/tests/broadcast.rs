@@ -792,6 +792,11 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
         stdout.contains("recovered an interrupted recording") && stdout.contains("archived"),
         "{stdout}"
     );
+    // It was still live: the seller learns how to take such a show up again.
+    assert!(
+        stdout.contains("was still live") && stdout.contains(&format!("--stream {id}")),
+        "{stdout}"
+    );
     let mp4 = dir
         .path()
         .join(format!("{id}.mp4"))

@@ -1223,6 +1223,9 @@ pub struct Recovered {
     pub mp4: PathBuf,
     /// What the server said to saving the show.
     pub saved: Result<Stream, String>,
+    /// Whether the show was still live (the server waiting for its broadcast) until
+    /// this ended it: `go-live --stream` would have taken it up again.
+    pub was_live: bool,
 }
 
 /// Finds recordings in `record_dir` that no broadcast holds and that were never
@@ -1299,8 +1302,12 @@ pub async fn recover(
             let _ = std::fs::remove_file(&mp4);
             continue;
         }
+        let mut was_live = false;
         let saved = match client.end(&id, Outcome::Save).await {
-            Ok(r) => Ok(r.stream),
+            Ok(r) => {
+                was_live = r.stream.end_reason == Some(live_core::EndReason::SellerEnded);
+                Ok(r.stream)
+            }
             // Saved already: its show ended well and only the MP4 copy was left to make.
             Err(e @ ClientError::Refused { .. }) => match client.stream(&id).await {
                 Ok(s) if s.status == StreamStatus::Archived => Ok(s),
@@ -1314,6 +1321,7 @@ pub async fn recover(
             recording: path,
             mp4,
             saved,
+            was_live,
         });
     }
     found

@@ -556,5 +556,13 @@ fn report_recovered(found: &[live_studio::session::Recovered]) {
             "recovered an interrupted recording: {} ({server})",
             r.mp4.display()
         );
+        if r.was_live {
+            println!(
+                "  show {} was still live, its viewers waiting: it is ended and saved now; \
+                 next time, `live-cast go-live --stream {}` within the server's reconnect grace \
+                 takes such a show up again",
+                r.stream_id, r.stream_id
+            );
+        }
     }
 }
