@@ -195,4 +195,12 @@ async fn a_viewer_watches_on_when_the_sellers_broadcaster_crashes_and_is_started
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Discarded: the recordings of both broadcasts are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".mkv") || n.contains(".mp4"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
