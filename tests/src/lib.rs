@@ -502,12 +502,31 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 /// `seconds` of 1280x720 at `kbps`; `snow` makes every frame costly, so the file is as
 /// large as the bitrate says.
 pub fn make_recording(path: &std::path::Path, seconds: u32, kbps: u32, snow: bool) {
-    ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
-    let frames = seconds * 30;
-    let audio_buffers = seconds * 48_000 / 1024;
     let pattern = if snow { "snow" } else { "smpte" };
+    make_media(
+        path,
+        (1280, 720),
+        seconds * 30,
+        seconds * 48_000 / 1024,
+        kbps,
+        pattern,
+    );
+}
+
+/// A recording like the broadcaster's of `frames` at 30 fps in `size`, and
+/// `audio_buffers` of 1024 samples of sound at 48 kHz (its sound may end before its
+/// picture, as in one a crash cut short).
+pub fn make_media(
+    path: &std::path::Path,
+    (width, height): (u32, u32),
+    frames: u32,
+    audio_buffers: u32,
+    kbps: u32,
+    pattern: &str,
+) {
+    ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
     let description = format!(
-        "videotestsrc pattern={pattern} num-buffers={frames} ! video/x-raw,width=1280,height=720,framerate=30/1 \
+        "videotestsrc pattern={pattern} num-buffers={frames} ! video/x-raw,width={width},height={height},framerate=30/1 \
          ! x264enc speed-preset=ultrafast bitrate={kbps} key-int-max=60 ! h264parse ! mux. \
          audiotestsrc num-buffers={audio_buffers} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
          ! avenc_aac ! aacparse ! mux. matroskamux name=mux streamable=true ! filesink location={}",

@@ -288,3 +288,56 @@ fn a_long_recordings_mp4_copy_reports_its_progress() {
     let span = video_span_s(&mp4);
     assert!((span - 1004.0).abs() < 10.0, "{span:.1} s");
 }
+
+/// A 360p recording like one a crash cut short: its picture runs `video_s` and its
+/// sound stops `sound_short_s` earlier.
+fn cut_short_recording(path: &std::path::Path, video_s: f64, sound_short_s: f64) {
+    let frames = (video_s * 30.0).round() as u32;
+    let audio_buffers = ((video_s - sound_short_s) * 48_000.0 / 1024.0).round() as u32;
+    feza_tests::make_media(path, (640, 360), frames, audio_buffers, 800, "smpte");
+}
+
+// The recordings of a show's broadcasts (one cut short by a crash, its sound ending
+// 0.3 s before its picture) joined into one: the next part starts where the first
+// one's media ends, picture and sound together (GStreamer's `concat` on its own starts
+// each stream where that stream ended: the sound 0.3 s early, out of sync for the rest
+// of the show).
+#[test]
+fn a_shows_recordings_join_into_one_with_picture_and_sound_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.part1.mkv"), dir.path().join("a.mkv"));
+    cut_short_recording(&first, 5.0, 0.3);
+    cut_short_recording(&second, 4.0, 0.0);
+    let joined = dir.path().join("a.whole.mkv");
+    live_media::join(&[&first, &second], &joined, &mut |_| {}).expect("joined");
+    let file = joined.to_string_lossy();
+    assert_eq!(codecs(&file), vec!["aac", "h264"]);
+    let video = feza_tests::probe::video_pts(&file);
+    let audio = feza_tests::probe::packet_pts(&file, "a:0");
+    // The first part's picture ends at 5.0 s (its last frame at 4.967 s), its sound at
+    // 4.69 s: what comes after those is the second part's.
+    let after = |pts: &[f64], end: f64| {
+        pts.iter()
+            .copied()
+            .filter(|&t| t > end)
+            .fold(f64::MAX, f64::min)
+    };
+    let (picture_at, sound_at) = (after(&video, 4.97), after(&audio, 4.70));
+    eprintln!(
+        "the second part's picture starts at {picture_at:.3} s, its sound at {sound_at:.3} s"
+    );
+    assert!((picture_at - 5.0).abs() < 0.002, "{picture_at:.3}");
+    assert!(
+        (sound_at - picture_at).abs() < 0.005,
+        "sound {sound_at:.3} s, picture {picture_at:.3} s"
+    );
+    assert_eq!(video.len(), 270, "every frame of both parts");
+    let gap = largest_video_gap(&file);
+    assert!(gap <= 0.035, "the picture jumps {gap:.3} s");
+    let info = live_media::inspect(&joined).expect("a recording");
+    assert!(
+        (info.duration.as_secs_f64() - 9.0).abs() < 0.05,
+        "{:?}",
+        info.duration
+    );
+}

@@ -102,10 +102,23 @@ fn run(
     input: &Path,
     written: &mut dyn FnMut() -> u64,
 ) -> Result<(), MediaError> {
-    let pipeline = gst::parse::launch(description)
+    run_pipeline(&parse(description)?, what, input, written)
+}
+
+fn parse(description: &str) -> Result<gst::Pipeline, MediaError> {
+    gst::parse::launch(description)
         .map_err(|e| MediaError::Finalize(e.to_string()))?
         .downcast::<gst::Pipeline>()
-        .map_err(|_| MediaError::Finalize("not a pipeline".into()))?;
+        .map_err(|_| MediaError::Finalize("not a pipeline".into()))
+}
+
+/// [`run`] for a pipeline made already.
+fn run_pipeline(
+    pipeline: &gst::Pipeline,
+    what: &str,
+    input: &Path,
+    written: &mut dyn FnMut() -> u64,
+) -> Result<(), MediaError> {
     let bus = pipeline
         .bus()
         .ok_or_else(|| MediaError::Finalize("a pipeline without a bus".into()))?;
@@ -292,13 +305,23 @@ pub fn join(
         }
     }
     let has_audio = has_audio.unwrap_or(false);
+    // Each part follows the last one's end, the same for picture and sound: where a
+    // part's picture and sound end apart (a broadcast killed mid-write), the shorter
+    // one has that moment missing, and they stay in sync.
+    let mut offsets = Vec::with_capacity(parts.len());
+    let mut at = 0u64;
+    for part in parts {
+        offsets.push(at);
+        at += media_end(part, has_audio)?;
+    }
     // `concat` plays its inputs in the order their pads were asked for: the order in
     // which the description links the queues in front of it (each link to a `concat`
-    // is made as the description is read; only the demuxers' pads come later).
+    // is made as the description is read; only the demuxers' pads come later). Its
+    // own shift (each stream after its own end) is replaced by the parts' offsets.
     let queue = "queue max-size-buffers=0 max-size-time=0 max-size-bytes=268435456";
-    let mut description = String::from("concat name=video ! h264parse ! mux. ");
+    let mut description = String::from("concat name=video adjust-base=false ! h264parse ! mux. ");
     if has_audio {
-        description += "concat name=audio ! aacparse ! mux. ";
+        description += "concat name=audio adjust-base=false ! aacparse ! mux. ";
     }
     let partial = output.with_extension("mkv.part");
     description += &format!(
@@ -320,7 +343,22 @@ pub fn join(
         on_progress((done as f64 / total as f64).min(1.0));
         done
     };
-    run(&description, "joining", first, &mut written)
+    let pipeline = parse(&description)?;
+    for name in ["video", "audio"]
+        .iter()
+        .take(if has_audio { 2 } else { 1 })
+    {
+        let concat = pipeline
+            .by_name(name)
+            .ok_or_else(|| MediaError::Finalize(format!("no {name} concat")))?;
+        for (i, offset) in offsets.iter().enumerate() {
+            let pad = concat
+                .static_pad(&format!("sink_{i}"))
+                .ok_or_else(|| MediaError::Finalize(format!("no {name} input {i}")))?;
+            pad.set_offset(i64::try_from(*offset).unwrap_or(i64::MAX));
+        }
+    }
+    run_pipeline(&pipeline, "joining", first, &mut written)
         .and_then(|()| {
             std::fs::rename(&partial, output).map_err(|e| {
                 MediaError::Finalize(format!("could not put {} in place: {e}", output.display()))
@@ -329,6 +367,51 @@ pub fn join(
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);
         })
+}
+
+/// Where a recording's media ends (nanoseconds): the latest end of its picture and,
+/// with `has_audio`, its sound. Read through (demuxed only) to its last piece, as a
+/// recording a crash cut short says no duration of its own. (The sinks do not wait to
+/// preroll: the demuxer feeds both from one thread.)
+fn media_end(path: &Path, has_audio: bool) -> Result<u64, MediaError> {
+    let mut description = format!(
+        "filesrc location={} ! matroskademux name=d d.video_0 ! fakesink name=video sync=false async=false ",
+        quote(path)
+    );
+    if has_audio {
+        description += "d.audio_0 ! fakesink name=audio sync=false async=false";
+    }
+    let pipeline = parse(&description)?;
+    let end = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for sink in ["video", "audio"]
+        .iter()
+        .take(if has_audio { 2 } else { 1 })
+    {
+        let pad = pipeline
+            .by_name(sink)
+            .and_then(|s| s.static_pad("sink"))
+            .ok_or_else(|| MediaError::Finalize(format!("no {sink} sink")))?;
+        let end = end.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if let Some(buffer) = info.buffer()
+                && let Some(pts) = buffer.pts()
+            {
+                // In running time, as the muxer places it.
+                let segment = pad
+                    .sticky_event::<gst::event::Segment>(0)
+                    .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok());
+                let start = segment.and_then(|s| s.to_running_time(pts)).unwrap_or(pts);
+                let stop = start + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+                end.fetch_max(stop.nseconds(), std::sync::atomic::Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let seen = end.clone();
+    run_pipeline(&pipeline, "reading", path, &mut || {
+        seen.load(std::sync::atomic::Ordering::Relaxed)
+    })?;
+    Ok(end.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Where mp4mux holds the media of `output` until it can write the moov in front
