@@ -1056,6 +1056,14 @@ fn discard_marker(recording: &Path) -> PathBuf {
 /// stopped (a crash, a power cut) and whose show was taken up again left its recording
 /// as `<id>.part<N>.mkv`; the current one is `<id>.mkv`.
 fn parts_of(recording: &Path) -> Vec<PathBuf> {
+    numbered_parts(recording)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// [`parts_of`], each with its number.
+fn numbered_parts(recording: &Path) -> Vec<(u32, PathBuf)> {
     let (Some(dir), Some(id)) = (
         recording.parent(),
         recording.file_stem().and_then(|s| s.to_str()),
@@ -1078,7 +1086,7 @@ fn parts_of(recording: &Path) -> Vec<PathBuf> {
         })
         .collect();
     parts.sort();
-    parts.into_iter().map(|(_, p)| p).collect()
+    parts
 }
 
 /// Where the parts of a show are joined: once there, it is whole and stands for them
@@ -1097,13 +1105,7 @@ fn set_aside(recording: &Path) -> Result<(), SessionError> {
         let _ = std::fs::remove_file(recording);
         return Ok(());
     }
-    let next = parts_of(recording)
-        .last()
-        .and_then(|p| {
-            let stem = p.file_stem()?.to_str()?;
-            stem.rsplit_once(".part")?.1.parse::<u32>().ok()
-        })
-        .map_or(1, |n| n + 1);
+    let next = numbered_parts(recording).last().map_or(1, |(n, _)| n + 1);
     let part = recording.with_extension(format!("part{next}.mkv"));
     std::fs::rename(recording, &part).map_err(|e| {
         SessionError::Io(format!(
