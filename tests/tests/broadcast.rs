@@ -730,6 +730,9 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
+    // The seller records into a folder of their own videos and music: the recovery
+    // (at every go-live, and `live-cast recover`) leaves every file of theirs as it is.
+    let own = seller_files(dir.path());
     let live_cast = workspace_bin("live-cast");
     let mut child = std::process::Command::new(&live_cast)
         .args([
@@ -808,6 +811,61 @@ async fn a_killed_broadcaster_leaves_a_playable_recording_that_the_next_run_fini
     // Finished recordings are left alone the next time.
     let again = live_cast_recover(&app, &token, dir.path()).await;
     assert!(String::from_utf8_lossy(&again.stdout).contains("no interrupted recording"));
+    assert_eq!(seller_files_now(dir.path()), own, "the seller's own files");
+    let mp4s: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".mp4"))
+        .collect();
+    assert_eq!(mp4s, [format!("{id}.mp4")], "only the show's copy is made");
+}
+
+/// Files of the seller's own in `dir` (a video, a song with no picture, a note whose
+/// name ends as a discarded show's marker does, one named as a joined show's is), by
+/// name, with the SHA-256 of their bytes.
+fn seller_files(dir: &std::path::Path) -> Vec<(String, String)> {
+    feza_tests::make_media(&dir.join("holiday.mkv"), (320, 180), 30, 40, 300, "ball");
+    let song = dir.join("song.mkv");
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "num-buffers=40",
+            "!",
+            "avenc_aac",
+            "!",
+            "aacparse",
+        ])
+        .args(["!", "matroskamux", "!", "filesink"])
+        .arg(format!("location={}", song.display()))
+        .status()
+        .expect("run gst-launch-1.0")
+        .success();
+    assert!(ok, "could not make a song");
+    std::fs::write(dir.join("groceries.discard"), b"milk, eggs").unwrap();
+    std::fs::write(dir.join("trip.whole.mkv"), b"not a show").unwrap();
+    let files = seller_files_now(dir);
+    assert_eq!(files.len(), 4, "{files:?}");
+    files
+}
+
+/// The seller's own files in `dir` as it holds them now: those still there, with the
+/// SHA-256 of their bytes.
+fn seller_files_now(dir: &std::path::Path) -> Vec<(String, String)> {
+    use sha2::Digest;
+    [
+        "groceries.discard",
+        "holiday.mkv",
+        "song.mkv",
+        "trip.whole.mkv",
+    ]
+    .into_iter()
+    .filter_map(|n| {
+        let bytes = std::fs::read(dir.join(n)).ok()?;
+        Some((n.to_owned(), format!("{:x}", sha2::Sha256::digest(bytes))))
+    })
+    .collect()
 }
 
 /// The recording disk fills up mid-show: the show goes on, is saved, and its replay is
@@ -1269,9 +1327,17 @@ async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
         }
     };
     // Left by shows killed before their first frame: Matroska with its audio only, and
-    // (killed sooner, or on a busy computer) its headers only, which no player reads.
+    // (killed sooner, or on a busy computer) its headers only, which no player reads;
+    // each noted as its broadcaster notes the recordings it makes.
     feza_tests::ingest::require("gst-launch-1.0", "gstreamer1.0-tools");
     let left_over = |name: &str, buffers: u32| {
+        use std::io::Write;
+        let mut made_here = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join(".feza-recordings"))
+            .unwrap();
+        writeln!(made_here, "{name}").unwrap();
         let left = dir.path().join(format!("{name}.mkv"));
         let made = std::process::Command::new("gst-launch-1.0")
             .args(["-q", "audiotestsrc", &format!("num-buffers={buffers}")])
@@ -1515,7 +1581,7 @@ async fn the_mp4_copy_needs_no_room_outside_the_recording_folder() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
+        .filter(|n| n.starts_with('.') && n != ".feza-recordings")
         .collect();
     assert!(left.is_empty(), "left beside the recording: {left:?}");
 }

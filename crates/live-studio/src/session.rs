@@ -14,7 +14,7 @@ use live_media::{
     Broadcast, BroadcastConfig, EncoderChoice, IngestUrl, MediaError, OutputState, OutputStats,
     Stats, TlsTrust, VideoProfile,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,6 +219,7 @@ pub async fn go_live(
     };
     let recording = go.record_dir.join(format!("{}.mkv", show.id));
     let started = async {
+        note_made_here(&go.record_dir, &show.id)?;
         let started = client.start(&show.id).await?;
         if resuming {
             set_aside(&recording)?;
@@ -1172,6 +1173,43 @@ async fn join_parts(recording: &Path) -> Result<bool, SessionError> {
     .await?
 }
 
+/// The shows whose recordings this broadcaster made in a folder, one id a line. The
+/// folder may be the seller's own (their videos): `recover` touches no file there that
+/// is not one of these shows'.
+const MADE_HERE: &str = ".feza-recordings";
+
+/// Notes in `record_dir` that the recording of show `id` is made there, on disk
+/// before its first byte is.
+fn note_made_here(record_dir: &Path, id: &str) -> Result<(), SessionError> {
+    use std::io::Write;
+    if made_here(record_dir).contains(id) {
+        return Ok(());
+    }
+    let path = record_dir.join(MADE_HERE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(|e| SessionError::Io(format!("could not write {}: {e}", path.display())))
+}
+
+/// The shows whose recordings were made in `record_dir` (see [`MADE_HERE`]).
+fn made_here(record_dir: &Path) -> HashSet<String> {
+    std::fs::read_to_string(record_dir.join(MADE_HERE))
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Deletes a show's recording and any parts of it.
 fn remove_recordings(recording: &Path) {
     for part in parts_of(recording) {
@@ -1230,8 +1268,9 @@ pub struct Recovered {
     pub was_live: bool,
 }
 
-/// Finds recordings in `record_dir` that no broadcast holds and that were never
-/// finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
+/// Finds the recordings this broadcaster made in `record_dir` (no other file there is
+/// touched: the folder may be the seller's own) that no broadcast holds and that were
+/// never finished (a crash, a kill, a power cut), remuxes each into an MP4, and saves its
 /// show on the server (a show whose ingest was lost can be saved for 7 days). Shows
 /// their seller discarded while the server could not be told are discarded first. A
 /// show recorded in parts (taken up again after a crash) has them joined first. The
@@ -1241,6 +1280,8 @@ pub async fn recover(
     record_dir: &Path,
     taking_up: Option<&str>,
 ) -> Vec<Recovered> {
+    // Only what this broadcaster recorded: the folder may hold the seller's own files.
+    let ours = made_here(record_dir);
     let read = || -> Vec<PathBuf> {
         std::fs::read_dir(record_dir)
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
@@ -1250,14 +1291,17 @@ pub async fn recover(
     let show_of = |path: &Path| -> Option<String> {
         let name = path.file_name()?.to_str()?;
         let id = name.split('.').next()?;
-        (name.ends_with(".mkv") && taking_up != Some(id)).then(|| id.to_owned())
+        (name.ends_with(".mkv") && ours.contains(id) && taking_up != Some(id))
+            .then(|| id.to_owned())
     };
     let paths = read();
     // Shows their seller discarded while the server could not be told: told now.
-    for marker in paths
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "discard"))
-    {
+    for marker in paths.iter().filter(|p| {
+        p.extension().is_some_and(|e| e == "discard")
+            && p.file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| ours.contains(s))
+    }) {
         discard_pending(client, marker).await;
     }
     // Shows recorded in parts: joined, so what follows finishes the whole show.
@@ -1374,6 +1418,28 @@ mod tests {
         .await;
         discard_pending(&proxy, &discard_marker(&recording)).await;
         assert!(discard_marker(&recording).exists() && recording.exists());
+    }
+
+    #[test]
+    fn a_folder_notes_each_show_recorded_in_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(made_here(dir.path()).is_empty());
+        let (a, b) = (
+            "01a2000000000000000000000000beef",
+            "01a2000000000000000000000000cafe",
+        );
+        for id in [a, b, a] {
+            note_made_here(dir.path(), id).unwrap();
+        }
+        assert_eq!(
+            made_here(dir.path()),
+            HashSet::from([a.to_owned(), b.to_owned()])
+        );
+        let noted = std::fs::read_to_string(dir.path().join(MADE_HERE)).unwrap();
+        assert_eq!(noted.lines().count(), 2, "{noted}");
+        // A folder that cannot be written to says which file it could not write.
+        let err = note_made_here(&dir.path().join("gone"), a).unwrap_err();
+        assert!(err.to_string().contains(MADE_HERE), "{err}");
     }
 
     #[test]
