@@ -1813,6 +1813,48 @@ fn signal(child: &tokio::process::Child, signal: &str) {
     assert!(sent.success());
 }
 
+// A seller who names no folder: their recordings (and the upload queue) go to one
+// folder whichever directory live-cast runs from, so the run after a crash finds the
+// show: "Feza Live" in their videos folder, as their desktop names it.
+#[test]
+fn recordings_go_to_one_folder_whichever_directory_live_cast_runs_from() {
+    let home = tempfile::tempdir().unwrap();
+    let folder_from = |cwd: &std::path::Path| -> String {
+        let out = std::process::Command::new(workspace_bin("live-cast"))
+            .args(["recover", "--server", "http://127.0.0.1:9", "--token", "t"])
+            .current_dir(cwd)
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("FEZA_RECORD_DIR")
+            .output()
+            .unwrap();
+        let said = printed(&out);
+        assert!(out.status.success(), "{said}");
+        said.lines()
+            .find_map(|l| l.strip_prefix("no interrupted recording in "))
+            .unwrap_or_else(|| panic!("{said}"))
+            .to_owned()
+    };
+    let (here, there) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let videos = home.path().join("Videos").join("Feza Live");
+    assert_eq!(folder_from(here.path()), videos.display().to_string());
+    assert_eq!(folder_from(there.path()), videos.display().to_string());
+    assert!(
+        videos.join("uploads.db").exists(),
+        "the upload queue is there"
+    );
+    // A desktop in German names its videos folder "Filme".
+    let config = home.path().join(".config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("user-dirs.dirs"),
+        "XDG_VIDEOS_DIR=\"$HOME/Filme\"\n",
+    )
+    .unwrap();
+    let filme = home.path().join("Filme").join("Feza Live");
+    assert_eq!(folder_from(here.path()), filme.display().to_string());
+}
+
 /// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.
 async fn live_cast_recover(
     app: &feza_tests::TestApp,

@@ -84,9 +84,21 @@ struct SellerArgs {
     /// The seller's token.
     #[arg(long, env = "FEZA_TOKEN", hide_env_values = true)]
     token: String,
-    /// Where recordings (and their upload queue) are kept.
-    #[arg(long, default_value = "./recordings")]
+    /// Where recordings (and their upload queue) are kept. The same folder whichever
+    /// directory live-cast runs from: a crashed show is finished from there.
+    #[arg(long, env = "FEZA_RECORD_DIR", default_value_os_t = default_record_dir())]
     record_dir: PathBuf,
+}
+
+/// `Feza Live` in the user's videos folder (XDG's, else `~/Videos`); `./recordings`
+/// for a user with no home.
+fn default_record_dir() -> PathBuf {
+    dirs::video_dir()
+        .or_else(|| dirs::home_dir().map(|home| home.join("Videos")))
+        .map_or_else(
+            || PathBuf::from("recordings"),
+            |videos| videos.join("Feza Live"),
+        )
 }
 
 impl SellerArgs {
