@@ -246,45 +246,69 @@ impl Drop for Publisher {
     }
 }
 
-/// stunnel terminating TLS in front of a local RTMP port: an `rtmps://` ingest, with a
-/// self-signed certificate for 127.0.0.1 made for the occasion.
+/// stunnel terminating TLS in front of a local port (an `rtmps://` ingest, an `https://`
+/// server), with a certificate for 127.0.0.1 made for the occasion.
 pub struct TlsFront {
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
 }
 
 impl TlsFront {
+    /// A front whose certificate is its own (self-signed).
     pub fn start(rtmp_port: u16) -> Self {
-        require("stunnel4", "stunnel4");
-        require("openssl", "openssl");
         let dir = tempfile::tempdir().unwrap();
+        openssl(
+            dir.path(),
+            &format!(
+                "{SELF_SIGNED} -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+                 -keyout key.pem -out cert.pem"
+            ),
+        );
+        Self::spawn(dir, rtmp_port)
+    }
+
+    /// A front whose certificate for 127.0.0.1 a private authority issued, as a
+    /// company's or a marketplace's own: its certificate is `authority(&self)`.
+    pub fn with_authority(port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path();
+        openssl(
+            at,
+            &format!("{SELF_SIGNED} -subj /CN=Feza-test-authority -keyout ca.key -out ca.pem"),
+        );
+        openssl(
+            at,
+            "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out cert.csr",
+        );
+        std::fs::write(
+            at.join("cert.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            at,
+            "x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile cert.ext -out cert.pem",
+        );
+        Self::spawn(dir, port)
+    }
+
+    /// The authority's certificate (PEM) of a front made `with_authority`.
+    pub fn authority(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// stunnel with `dir`'s cert.pem and key.pem, in front of `port`.
+    fn spawn(dir: tempfile::TempDir, behind: u16) -> Self {
+        require("stunnel4", "stunnel4");
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let made = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args([
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(made.success(), "openssl could not make a test certificate");
         let port = free_port();
         let conf = dir.path().join("stunnel.conf");
         std::fs::write(
             &conf,
             format!(
-                "foreground = yes\npid =\n\n[rtmps]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{rtmp_port}\ncert = {}\nkey = {}\n",
+                "foreground = yes\npid =\n\n[front]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{behind}\ncert = {}\nkey = {}\n",
                 cert.display(),
                 key.display()
             ),
@@ -298,7 +322,7 @@ impl TlsFront {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start stunnel4"),
-            _dir: dir,
+            dir,
         };
         for _ in 0..100 {
             if is_listening(port) {
@@ -308,6 +332,22 @@ impl TlsFront {
         }
         panic!("stunnel4 did not start listening on {port}");
     }
+}
+
+/// A new key and a certificate it signs itself, for two days.
+const SELF_SIGNED: &str = "req -x509 -newkey rsa:2048 -nodes -days 2";
+
+/// Runs `openssl` in `dir` with `args` (split at spaces), which must succeed.
+fn openssl(dir: &std::path::Path, args: &str) {
+    require("openssl", "openssl");
+    let made = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(made.success(), "openssl {args} failed");
 }
 
 impl Drop for TlsFront {

@@ -1855,6 +1855,51 @@ fn recordings_go_to_one_folder_whichever_directory_live_cast_runs_from() {
     assert_eq!(folder_from(here.path()), filme.display().to_string());
 }
 
+// A marketplace whose server's certificate its own authority issued (or a company
+// network that inspects TLS): live-cast trusts what the computer trusts (its
+// authorities, SSL_CERT_FILE), and says so when the certificate is not trusted rather
+// than that the server cannot be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_certificate_a_private_authority_issued_is_trusted_as_the_computer_trusts_it()
+ {
+    use feza_tests::ingest::TlsFront;
+    let app = feza_tests::spawn_app().await;
+    let token = app.seller("Maria").await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let tls = TlsFront::with_authority(port);
+    let dir = tempfile::tempdir().unwrap();
+    let go_live = |authority: Option<&std::path::Path>| {
+        let mut cmd = tokio::process::Command::new(workspace_bin("live-cast"));
+        cmd.args([
+            "go-live",
+            "--source",
+            "test",
+            "--stream",
+            "0123456789abcdef",
+        ])
+        .args(["--server", &format!("https://127.0.0.1:{}", tls.port)])
+        .args(["--token", &token])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR");
+        if let Some(ca) = authority {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        async move { printed(&cmd.output().await.unwrap()) }
+    };
+    let untrusted = go_live(None).await;
+    assert!(
+        untrusted.contains("certificate")
+            && untrusted.contains("SSL_CERT_FILE")
+            && !untrusted.contains("check the address and your connection"),
+        "{untrusted}"
+    );
+    // Trusted: the server itself answers (there is no such show).
+    let trusted = go_live(Some(&tls.authority())).await;
+    assert!(trusted.contains("the server refused (404"), "{trusted}");
+}
+
 /// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.
 async fn live_cast_recover(
     app: &feza_tests::TestApp,

@@ -10,8 +10,12 @@ use url::Url;
 pub enum ClientError {
     #[error("the server URL {0:?} is not valid: {1}")]
     BadUrl(String, String),
-    #[error("cannot reach the server at {url}: {reason}; check the address and your connection")]
-    Unreachable { url: String, reason: String },
+    #[error("cannot reach the server at {url}: {reason}; {hint}")]
+    Unreachable {
+        url: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error("the server refused ({status} {code}): {message}")]
     Refused {
         status: u16,
@@ -28,6 +32,27 @@ pub enum ClientError {
     },
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
+}
+
+/// What to do about a server whose certificate this computer does not trust.
+pub(crate) const UNTRUSTED_HINT: &str = "its certificate is not trusted here: check the \
+    address; a marketplace with its own certificate authority has it added to the \
+    system's (update-ca-certificates) or named in SSL_CERT_FILE";
+
+/// Why a request failed, in the words of its first cause (a refused connection, an
+/// unknown host, a certificate; `reqwest`'s own, "error sending request", say nothing
+/// of it), and whether the server's certificate is what failed.
+pub(crate) fn cause(e: reqwest::Error) -> (String, bool) {
+    let e = e.without_url();
+    let mut why = e.to_string();
+    let mut untrusted = false;
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        why = s.to_string();
+        untrusted |= why.contains("certificate");
+        source = s.source();
+    }
+    (why, untrusted)
 }
 
 #[derive(Clone)]
@@ -76,14 +101,18 @@ impl ApiClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let resp =
-            req.bearer_auth(&self.token)
-                .send()
-                .await
-                .map_err(|e| ClientError::Unreachable {
-                    url: self.base.to_string(),
-                    reason: e.without_url().to_string(),
-                })?;
+        let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
+            let (reason, untrusted) = cause(e);
+            ClientError::Unreachable {
+                url: self.base.to_string(),
+                reason,
+                hint: if untrusted {
+                    UNTRUSTED_HINT
+                } else {
+                    "check the address and your connection"
+                },
+            }
+        })?;
         let status = resp.status();
         let bytes = resp
             .bytes()

@@ -125,7 +125,12 @@ pub struct TusClient {
 }
 
 fn network(e: reqwest::Error) -> UploadError {
-    UploadError::Network(e.without_url().to_string())
+    let (why, untrusted) = crate::client::cause(e);
+    UploadError::Network(if untrusted {
+        format!("{why}; {}", crate::client::UNTRUSTED_HINT)
+    } else {
+        why
+    })
 }
 
 async fn refused(resp: reqwest::Response) -> UploadError {
