@@ -59,7 +59,7 @@ struct GoLiveArgs {
     /// H.264 encoder: a hardware one when present (auto) or always x264 (software).
     #[arg(long, value_enum, default_value = "auto")]
     encoder: EncoderArg,
-    /// Ends the show by itself after this long (30s, 5m, 1h).
+    /// Ends the show by itself after this long (30s, 5m, 1h, 1h30m).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// What happens to the show at the end.
@@ -177,18 +177,14 @@ enum Command {
     },
 }
 
+/// A duration as a seller writes one: `90` (seconds), `30s`, `5m`, `1h30m`, `1h 30min`.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{s:?} is not a duration like 30s, 5m or 1h")),
-    };
-    Ok(Duration::from_secs(secs))
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m, 1h or 1h30m"))
 }
 
 #[tokio::main]
@@ -575,6 +571,34 @@ fn report_recovered(found: &[live_studio::session::Recovered]) {
                  takes such a show up again",
                 r.stream_id, r.stream_id
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_seller_writes_them() {
+        for (written, secs) in [
+            ("90", 90),
+            ("30s", 30),
+            ("5m", 300),
+            ("1h", 3600),
+            ("1h30m", 5400),
+            ("1h 30min", 5400),
+            ("0s", 0),
+        ] {
+            assert_eq!(
+                parse_duration(written),
+                Ok(Duration::from_secs(secs)),
+                "{written}"
+            );
+        }
+        for wrong in ["", "soon", "-5m", "5 parsecs"] {
+            let err = parse_duration(wrong).unwrap_err();
+            assert!(err.contains("1h30m"), "{wrong}: {err}");
         }
     }
 }
