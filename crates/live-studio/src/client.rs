@@ -10,6 +10,8 @@ use url::Url;
 pub enum ClientError {
     #[error("the server URL {0:?} is not valid: {1}")]
     BadUrl(String, String),
+    #[error("the seller's token {0}: copy it again from where it was given")]
+    BadToken(&'static str),
     #[error("cannot reach the server at {url}: {reason}; {hint}")]
     Unreachable {
         url: String,
@@ -63,9 +65,30 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// A client of `server` for the seller whose token is `token`; both as pasted (the
+    /// spaces and line ends around them do not count).
     pub fn new(server: &str, token: &str) -> Result<Self, ClientError> {
-        let base =
-            Url::parse(server).map_err(|e| ClientError::BadUrl(server.into(), e.to_string()))?;
+        let server = server.trim();
+        let base = Url::parse(server).map_err(|e| {
+            ClientError::BadUrl(
+                server.into(),
+                match e {
+                    url::ParseError::RelativeUrlWithoutBase => {
+                        "put https:// (or http://) before it".into()
+                    }
+                    e => e.to_string(),
+                },
+            )
+        })?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ClientError::BadToken("is empty"));
+        }
+        if !token.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ClientError::BadToken(
+                "has spaces or characters no token has",
+            ));
+        }
         if !matches!(base.scheme(), "http" | "https") {
             return Err(ClientError::BadUrl(
                 server.into(),
@@ -207,6 +230,23 @@ pub(crate) mod tests {
             }
         });
         ApiClient::new(&url, "fzs_token").unwrap()
+    }
+
+    #[test]
+    fn an_address_and_token_are_taken_as_pasted_and_told_when_wrong() {
+        let client = ApiClient::new(" https://market.example/ \n", " fzs_abc123\r\n").unwrap();
+        assert_eq!(
+            client.url("/api/streams").as_str(),
+            "https://market.example/api/streams"
+        );
+        assert_eq!(client.token(), "fzs_abc123");
+        let told =
+            |server: &str, token: &str| ApiClient::new(server, token).err().unwrap().to_string();
+        assert!(told("market.example", "t").contains("put https://"));
+        assert!(told("localhost:8080", "t").contains("use http:// or https://"));
+        assert!(told("https://market.example", " ").contains("token is empty"));
+        let e = told("https://market.example", "fzs_abc 123");
+        assert!(e.contains("token has spaces") && !e.contains("abc"), "{e}");
     }
 
     #[tokio::test]

@@ -6,8 +6,11 @@ use std::process::Command;
 fn live_cast(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_live-cast"))
         .args(args)
-        // Its default recording folder is relative: not in the source tree.
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        // Not the user's own recording folder.
+        .env(
+            "FEZA_RECORD_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("recordings"),
+        )
         // Errors are sentences whatever the environment asks of backtraces.
         .env("RUST_BACKTRACE", "1")
         .output()
@@ -50,7 +53,7 @@ fn bad_settings_say_what_is_accepted() {
     let (ok, err) = go_live_with(&["--profile", "4k"]);
     assert!(!ok && err.contains("use 720p30, 480p30 or 360p30"), "{err}");
     let (ok, err) = go_live_with(&["--duration", "soon"]);
-    assert!(!ok && err.contains("like 30s, 5m or 1h"), "{err}");
+    assert!(!ok && err.contains("like 30s, 5m, 1h or 1h30m"), "{err}");
     let (ok, err) = go_live_with(&[]);
     assert!(!ok && err.contains("cannot reach the server"), "{err}");
     assert!(
