@@ -1900,6 +1900,56 @@ async fn a_server_whose_certificate_a_private_authority_issued_is_trusted_as_the
     assert!(trusted.contains("the server refused (404"), "{trusted}");
 }
 
+// A seller who pipes live-cast into a program that stops reading (`| head`, a log
+// viewer closed, both output streams): the show goes on to its end, ended and saved as
+// asked, its MP4 copy made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_goes_on_when_nothing_reads_what_live_cast_prints_any_more() {
+    use tokio::io::AsyncBufReadExt;
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = live_cast_go_live(&app, &token)
+        .args([
+            "--title",
+            "Piped",
+            "--profile",
+            "360p30",
+            "--duration",
+            "8s",
+        ])
+        .args(["--no-progressive-upload", "--keep-recording"])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = out.next_line().await.unwrap() {
+        if line.contains("show live") {
+            break;
+        }
+    }
+    // The reader goes away: what live-cast prints next has nowhere to go.
+    drop((out, child.stderr.take()));
+    let id = app.first_live_show(Duration::from_secs(5)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("still running 60 s after an 8 s show")
+        .unwrap();
+    assert!(ended.success(), "{ended}");
+    let show = app.stream(None, &id).await;
+    assert_eq!(
+        (show.status, show.end_reason),
+        (
+            StreamStatus::Archived,
+            Some(live_core::EndReason::SellerEnded)
+        )
+    );
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let length = duration_s(&mp4.to_string_lossy());
+    assert!((7.0..=9.0).contains(&length), "{length:.2} s");
+}
+
 /// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.
 async fn live_cast_recover(
     app: &feza_tests::TestApp,

@@ -10,6 +10,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
+/// `println!`, except that nobody reading any more (a pipe's reader gone, `| head`, a
+/// closed terminal) stops nothing: the show goes on and ends as asked.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!`, likewise.
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Feza Live's headless broadcaster.
 #[derive(Parser)]
 #[command(name = "live-cast", version)]
@@ -199,7 +216,7 @@ async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            say_err!("Error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -287,7 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let first = interrupts.next();
             let stop = async {
                 first.await;
-                eprintln!("ending the show…");
+                say_err!("ending the show…");
             };
             // Typed while live: see CONTROL_HELP.
             let (control_tx, controls) = tokio::sync::mpsc::channel(8);
@@ -304,29 +321,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 break;
                             }
                         }
-                        Err(e) => eprintln!("{e}"),
+                        Err(e) => say_err!("{e}"),
                     }
                 }
             });
             let session =
                 live_studio::session::go_live(&client, go, stop, controls, |stats, show| {
-                    println!("{}", live_studio::session::stats_line(stats, show));
+                    say!("{}", live_studio::session::stats_line(stats, show));
                 });
             let report = tokio::select! {
                 report = session => report?,
                 never = interrupts.while_ending() => match never {},
             };
-            println!(
+            say!(
                 "show {} ended ({}) after {:.1} s",
                 report.stream.id,
                 report.stream.status,
                 report.duration.as_secs_f64()
             );
             if let Some(mp4) = &report.mp4 {
-                println!("recording: {}", mp4.display());
+                say!("recording: {}", mp4.display());
             }
             if let (Some(e), Some(mkv)) = (&report.mp4_error, &report.recording) {
-                println!(
+                say!(
                     "the MP4 copy could not be made ({e}): the recording is kept at {}, its \
                      upload goes ahead, and the next `live-cast` run makes the copy (on a full \
                      disk, once there is room)",
@@ -334,10 +351,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             if let Some(e) = &report.recording_error {
-                println!("the recording stopped early: {e}");
+                say!("the recording stopped early: {e}");
             }
             if !report.recording_lost.is_zero() {
-                println!(
+                say!(
                     "the recording misses {:.0} s of the show: its disk took nothing for longer \
                      than a minute (the live show went on)",
                     report.recording_lost.as_secs_f64()
@@ -361,13 +378,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let entries = queue.list().await?;
             if entries.is_empty() {
-                println!("no uploads in {}", record_dir.display());
+                say!("no uploads in {}", record_dir.display());
             }
             for e in entries {
                 let size = e
                     .size
                     .map_or("?".into(), |s| format!("{:.1} MB", s as f64 / 1e6));
-                println!(
+                say!(
                     "{:<34} {:<10} {:>10} of {:>10}  {}{}",
                     e.stream_id,
                     format!("{:?}", e.state).to_lowercase(),
@@ -396,7 +413,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let record_dir = &seller.record_dir;
             let found = live_studio::session::recover(&client, record_dir, None).await;
             if found.is_empty() {
-                println!("no interrupted recording in {}", record_dir.display());
+                say!("no interrupted recording in {}", record_dir.display());
             }
             report_recovered(&found);
             queue_recovered(&Queue::open(record_dir).await?, &found).await;
@@ -405,14 +422,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devices => {
             let devices = live_media::list_devices()?;
             if devices.is_empty() {
-                println!("no camera or microphone found; `--source test` works without one");
+                say!("no camera or microphone found; `--source test` works without one");
             }
             for d in devices {
                 let kind = match d.kind {
                     live_media::DeviceKind::Camera => "camera",
                     live_media::DeviceKind::Microphone => "microphone",
                 };
-                println!("{kind:<10} {:<28} {}", d.id, d.name);
+                say!("{kind:<10} {:<28} {}", d.id, d.name);
             }
             Ok(())
         }
@@ -453,13 +470,13 @@ impl Interrupts {
                 std::future::pending::<()>().await;
             }
             match *rx.borrow_and_update() - start {
-                2 => eprintln!(
+                2 => say_err!(
                     "still ending the show: closing the recording and telling the server \
                      (saved or discarded as asked). Ctrl-C once more quits now; the next \
                      live-cast run finishes it"
                 ),
                 n if n >= 3 => {
-                    eprintln!(
+                    say_err!(
                         "quitting: the recording is kept, and the next live-cast run finishes \
                          the show"
                     );
@@ -501,7 +518,7 @@ async fn upload_queue(
             let done = p.total == Some(p.sent);
             if done || last.elapsed() >= Duration::from_secs(1) {
                 last = std::time::Instant::now();
-                println!("upload {id}: {}", p.line());
+                say!("upload {id}: {}", p.line());
             }
         },
     )
@@ -509,19 +526,19 @@ async fn upload_queue(
     let mut failed = false;
     for o in outcomes {
         match o.state {
-            EntryState::Done => println!("replay of {} is ready", o.stream_id),
-            EntryState::Processing => println!(
+            EntryState::Done => say!("replay of {} is ready", o.stream_id),
+            EntryState::Processing => say!(
                 "replay of {} is still being made on the server; `live-cast uploads` shows it",
                 o.stream_id
             ),
-            EntryState::Queued => println!(
+            EntryState::Queued => say!(
                 "upload of {} paused ({}); `live-cast uploads --resume` continues it",
                 o.stream_id,
                 o.error.unwrap_or_default()
             ),
             EntryState::Failed => {
                 failed = true;
-                println!(
+                say!(
                     "upload of {} failed: {}; the recording is kept",
                     o.stream_id,
                     o.error.unwrap_or_default()
@@ -560,16 +577,17 @@ fn report_recovered(found: &[live_studio::session::Recovered]) {
             Ok(s) => format!("show {} is {}", r.stream_id, s.status),
             Err(e) => format!("show {} could not be saved: {e}", r.stream_id),
         };
-        println!(
+        say!(
             "recovered an interrupted recording: {} ({server})",
             r.mp4.display()
         );
         if r.was_live {
-            println!(
+            say!(
                 "  show {} was still live, its viewers waiting: it is ended and saved now; \
                  next time, `live-cast go-live --stream {}` within the server's reconnect grace \
                  takes such a show up again",
-                r.stream_id, r.stream_id
+                r.stream_id,
+                r.stream_id
             );
         }
     }
