@@ -1909,20 +1909,7 @@ async fn a_show_goes_on_when_nothing_reads_what_live_cast_prints_any_more() {
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = live_cast_go_live(&app, &token)
-        .args([
-            "--title",
-            "Piped",
-            "--profile",
-            "360p30",
-            "--duration",
-            "8s",
-        ])
-        .args(["--no-progressive-upload", "--keep-recording"])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .spawn()
-        .unwrap();
+    let mut child = terminal_show(&app, &token, "Piped", "8s", dir.path());
     let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     while let Some(line) = out.next_line().await.unwrap() {
         if line.contains("show live") {
@@ -1932,12 +1919,65 @@ async fn a_show_goes_on_when_nothing_reads_what_live_cast_prints_any_more() {
     // The reader goes away: what live-cast prints next has nowhere to go.
     drop((out, child.stderr.take()));
     let id = app.first_live_show(Duration::from_secs(5)).await;
+    ends_saved(&app, child, &id, dir.path(), 7.0..=9.0).await;
+}
+
+// The terminal live-cast runs in is closed mid-show (its window, an SSH connection
+// gone): nothing reads its output any more and it is sent HUP. The show ends as Ctrl-C
+// ends it, saved with its MP4 copy, never left to the server's reconnect grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_closed_mid_show_ends_it_as_ctrl_c_does() {
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = terminal_show(&app, &token, "Closed", "60s", dir.path());
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop((child.stdout.take(), child.stderr.take()));
+    signal(&child, "-HUP");
+    ends_saved(&app, child, &id, dir.path(), 3.0..=7.0).await;
+}
+
+/// A 360p show of `duration` from `live-cast go-live` in a seller's terminal, recorded
+/// in `dir` and kept there.
+fn terminal_show(
+    app: &feza_tests::TestApp,
+    token: &str,
+    title: &str,
+    duration: &str,
+    dir: &std::path::Path,
+) -> tokio::process::Child {
+    live_cast_go_live(app, token)
+        .args([
+            "--title",
+            title,
+            "--profile",
+            "360p30",
+            "--duration",
+            duration,
+        ])
+        .args(["--no-progressive-upload", "--keep-recording"])
+        .arg("--record-dir")
+        .arg(dir)
+        .spawn()
+        .unwrap()
+}
+
+/// `child`, running show `id`, exits well within a minute; the show is archived as its
+/// seller ended it, with an MP4 copy in `dir` of `length` seconds.
+async fn ends_saved(
+    app: &feza_tests::TestApp,
+    mut child: tokio::process::Child,
+    id: &str,
+    dir: &std::path::Path,
+    length: std::ops::RangeInclusive<f64>,
+) {
     let ended = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
-        .expect("still running 60 s after an 8 s show")
+        .expect("still running a minute on")
         .unwrap();
     assert!(ended.success(), "{ended}");
-    let show = app.stream(None, &id).await;
+    let show = app.stream(None, id).await;
     assert_eq!(
         (show.status, show.end_reason),
         (
@@ -1945,9 +1985,8 @@ async fn a_show_goes_on_when_nothing_reads_what_live_cast_prints_any_more() {
             Some(live_core::EndReason::SellerEnded)
         )
     );
-    let mp4 = dir.path().join(format!("{id}.mp4"));
-    let length = duration_s(&mp4.to_string_lossy());
-    assert!((7.0..=9.0).contains(&length), "{length:.2} s");
+    let copy = duration_s(&dir.join(format!("{id}.mp4")).to_string_lossy());
+    assert!(length.contains(&copy), "{copy:.2} s");
 }
 
 /// `live-cast recover` as a seller runs it against `app`, on the recordings in `dir`.

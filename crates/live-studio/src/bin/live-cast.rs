@@ -436,8 +436,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Ctrl-C, or a polite TERM from a supervisor, as they come: the first ends a show; one
-/// during an upload pauses it.
+/// Ctrl-C, a polite TERM from a supervisor, or a HUP from a terminal closed under it,
+/// as they come: the first ends a show; one during an upload pauses it.
 struct Interrupts(tokio::sync::watch::Receiver<u64>);
 
 impl Interrupts {
@@ -447,11 +447,13 @@ impl Interrupts {
         let (tx, rx) = tokio::sync::watch::channel(0);
         let mut int = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
         let mut term = signal(SignalKind::terminate()).context("cannot listen for TERM")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot listen for HUP")?;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = int.recv() => {},
                     _ = term.recv() => {},
+                    _ = hup.recv() => {},
                 }
                 tx.send_modify(|n| *n += 1);
             }
