@@ -14,6 +14,8 @@ PACKAGES=(
   nginx libnginx-mod-rtmp stunnel4 srt-tools openssl glib-networking
   # a sound server with a microphone that tests can unplug
   pulseaudio pulseaudio-utils
+  # cameras as desktops share them (PipeWire), and a camera that tests can unplug
+  pipewire wireplumber gstreamer1.0-pipewire pipewire-bin
   # database
   postgresql
   # desktop app

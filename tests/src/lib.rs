@@ -940,3 +940,184 @@ impl Drop for SoundServer {
         let _ = self.daemon.wait();
     }
 }
+
+/// A PipeWire media server of the test's own (with its session manager and a D-Bus
+/// of its own) and one camera on it, found by GStreamer's device monitor as a
+/// desktop's cameras are (PipeWire shares them), that can be unplugged and plugged
+/// back in mid-show. The camera shows colour bars (a `videotestsrc` offered to
+/// PipeWire as a video source, as a virtual camera is). Stopped on drop.
+pub struct CameraServer {
+    dir: tempfile::TempDir,
+    daemons: Vec<std::process::Child>,
+    camera: Mutex<Option<std::process::Child>>,
+}
+
+impl CameraServer {
+    /// The camera's id, as `live-cast devices` lists it.
+    pub const CAMERA: &str = "feza-test-camera";
+
+    /// None (the test skips) where PipeWire is missing; under CI=true that fails.
+    pub fn start() -> Option<Self> {
+        let missing = ["pipewire", "wireplumber", "pw-cli", "dbus-daemon"]
+            .into_iter()
+            .find(|p| which(p).is_none());
+        if let Some(program) = missing {
+            assert!(
+                !ingest::strict(),
+                "{program} is missing: the camera tests need the Debian packages pipewire, \
+                 pipewire-bin, wireplumber, gstreamer1.0-pipewire and dbus (scripts/install-deps.sh)"
+            );
+            eprintln!("SKIPPED: no {program} here");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bus = format!("unix:path={}", dir.path().join("bus").display());
+        let mut server = Self {
+            dir,
+            daemons: Vec::new(),
+            camera: Mutex::new(None),
+        };
+        let spawn = |server: &Self, program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .envs(server.env())
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+        };
+        let dbus = spawn(
+            &server,
+            "dbus-daemon",
+            &[
+                "--session",
+                "--nofork",
+                "--nopidfile",
+                &format!("--address={bus}"),
+            ],
+        );
+        server.daemons.push(dbus);
+        server.wait_for("the D-Bus of the camera tests", || {
+            server.dir.path().join("bus").exists()
+        });
+        let pipewire = spawn(&server, "pipewire", &[]);
+        server.daemons.push(pipewire);
+        server.wait_for("pipewire", || {
+            server.pw_cli_lists("PipeWire:Interface:Core")
+        });
+        let wireplumber = spawn(&server, "wireplumber", &[]);
+        server.daemons.push(wireplumber);
+        // WirePlumber links a program's stream to the camera it asks for.
+        server.wait_for("wireplumber", || server.pw_cli_lists("WirePlumber"));
+        server.plug();
+        Some(server)
+    }
+
+    /// The environment a program needs to reach this server's cameras.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("XDG_RUNTIME_DIR", self.dir.path().display().to_string()),
+            // No configuration from the machine's user.
+            ("HOME", self.dir.path().display().to_string()),
+        ]
+    }
+
+    fn wait_for(&self, what: &str, ready: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while !ready() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{what} did not start within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pw_cli_lists(&self, what: &str) -> bool {
+        std::process::Command::new("pw-cli")
+            .args(["ls"])
+            .envs(self.env())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(what))
+    }
+
+    /// The camera appears (its colour bars, 640×360 at 30 frames a second).
+    pub fn plug(&self) {
+        let camera = std::process::Command::new("gst-launch-1.0")
+            .args([
+                "-q",
+                "videotestsrc",
+                "is-live=true",
+                "pattern=smpte100",
+                "!",
+                "video/x-raw,format=YUY2,width=640,height=360,framerate=30/1",
+                "!",
+                "pipewiresink",
+                "mode=provide",
+                &format!(
+                    "stream-properties=props,media.class=\"Video/Source\",node.name={0},\
+                     node.description={0}",
+                    Self::CAMERA
+                ),
+            ])
+            .envs(self.env())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the test camera (gst-launch-1.0)");
+        *self.camera.lock().unwrap() = Some(camera);
+        self.wait_for("the test camera", || self.pw_cli_lists(Self::CAMERA));
+    }
+
+    /// The camera stays listed but sends nothing (stopped), as a camera that another
+    /// program holds or that hung.
+    pub fn hang(&self) {
+        let camera = self.camera.lock().unwrap();
+        let pid = camera.as_ref().expect("the camera is plugged in").id();
+        let stopped = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(stopped, "could not stop the test camera");
+    }
+
+    /// The camera goes away, as a USB camera pulled out.
+    pub fn unplug(&self) {
+        if let Some(mut camera) = self.camera.lock().unwrap().take() {
+            // SIGKILL ends a stopped process too.
+            let _ = camera.kill();
+            let _ = camera.wait();
+        }
+        self.wait_for("the test camera's going", || {
+            !self.pw_cli_lists(Self::CAMERA)
+        });
+    }
+}
+
+impl Drop for CameraServer {
+    fn drop(&mut self) {
+        if let Ok(mut camera) = self.camera.lock()
+            && let Some(mut c) = camera.take()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for daemon in self.daemons.iter_mut().rev() {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+    }
+}
+
+/// Where `program` is on the PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+}

@@ -1453,74 +1453,16 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
     let Some(sound) = feza_tests::SoundServer::start() else {
         return;
     };
-    let (app, _ingest) = stack(60).await;
-    let token = app.seller("Maria").await;
-    let dir = tempfile::tempdir().unwrap();
-    let live_cast = workspace_bin("live-cast");
-    let devices = tokio::process::Command::new(&live_cast)
-        .arg("devices")
-        .envs(sound.env())
-        .output()
-        .await
-        .unwrap();
-    let listed = String::from_utf8_lossy(&devices.stdout);
-    assert!(
-        listed
-            .lines()
-            .any(|l| l.starts_with("microphone") && l.contains(feza_tests::SoundServer::MICROPHONE)),
-        "the microphone is listed: {listed}"
-    );
-    let child = live_cast_go_live(&app, &token)
-        .args(["--title", "Unplugged", "--profile", "360p30"])
-        .args(["--microphone", feza_tests::SoundServer::MICROPHONE])
-        .args(["--no-progressive-upload", "--keep-recording"])
-        .args(["--duration", "24s"])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .envs(sound.env())
-        .spawn()
-        .unwrap();
-    let id = app.first_live_show(Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    sound.unplug();
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    sound.plug();
-    let out = output_within(child, 60, "the show ends by itself").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains(&format!("show {id} ended (archived)")),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("the microphone stopped") && stderr.contains("viewers hear silence"),
-        "the seller is told: {stderr}"
-    );
-    assert!(stderr.contains("the microphone is back"), "{stderr}");
-    for l in stderr.lines().filter(|l| l.contains("microphone")) {
-        eprintln!("{l}");
-    }
-    assert!(stdout.contains("mic LOST"), "the stats say so: {stdout}");
-    let stats: Vec<&str> = stdout.lines().filter(|l| l.contains(" | show ")).collect();
-    assert!(
-        stats.last().is_some_and(|l| !l.contains("mic LOST")),
-        "the microphone is back by the end: {stats:#?}"
-    );
-    assert!(
-        stats.iter().all(|l| l.contains("reconnects 0")),
-        "no connection dropped: {stats:#?}"
-    );
-
-    let mp4 = dir.path().join(format!("{id}.mp4"));
-    let mp4 = mp4.to_string_lossy();
-    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
-    assert_gapless(&mp4, VideoProfile::P360_30.fps);
-    let (video, audio) = (video_span_s(&mp4), audio_span_s(&mp4));
-    assert!(
-        (video - audio).abs() < 0.5,
-        "sound through the whole show: video {video:.2} s, audio {audio:.2} s"
-    );
+    let pulled = Pulled {
+        kind: "microphone",
+        flag: "--microphone",
+        device: feza_tests::SoundServer::MICROPHONE,
+        env: sound.env().to_vec(),
+        told: "viewers hear silence",
+        lost: "mic LOST",
+    };
+    let (_dir, mp4) = pulled_out_mid_show(pulled, || sound.unplug(), || sound.plug()).await;
+    let audio = audio_span_s(&mp4);
     // The tone (once the microphone has started, in its first second or two), then
     // silence from the unplugging (6 s) until the microphone is found again (looked
     // for every 2 s, then started again), then the tone to the end.
@@ -1536,6 +1478,181 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
     };
     assert!(*start > 3.0 && start + length < audio - 3.0, "{silent:?}");
     assert!((5.0..=11.0).contains(length), "{silent:?}");
+}
+
+/// A camera pulled out mid-show (a USB camera, a loose cable) took the whole show
+/// down with it, or (a camera shared by PipeWire, as desktops share them) froze the
+/// picture with nothing said; now the show goes on in black, every connection and
+/// the recording untouched, the seller is told, and the camera's picture is back as
+/// soon as the camera is. The camera is a real PipeWire video source, found by the
+/// device monitor, unplugged and plugged back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back() {
+    let Some(cameras) = feza_tests::CameraServer::start() else {
+        return;
+    };
+    let pulled = Pulled {
+        kind: "camera",
+        flag: "--source",
+        device: feza_tests::CameraServer::CAMERA,
+        env: cameras.env().to_vec(),
+        told: "viewers see black",
+        lost: "camera LOST",
+    };
+    let (_dir, mp4) = pulled_out_mid_show(pulled, || cameras.unplug(), || cameras.plug()).await;
+    let video = video_span_s(&mp4);
+    // The camera's bars, then black from the unplugging (6 s) until the camera is
+    // found again (looked for every 2 s), then the bars to the end.
+    let black = feza_tests::probe::black_spans(&mp4);
+    eprintln!("black spans {black:?} in {video:.2} s");
+    let [(start, length)] = black[..] else {
+        panic!("one stretch of black, in the middle: {black:?}");
+    };
+    assert!(start > 3.0 && start + length < video - 3.0, "{black:?}");
+    assert!((5.0..=11.0).contains(&length), "{black:?}");
+}
+
+/// A camera that is there but sends no picture (another program holds it, or it
+/// hung) is a clear error before the show is announced, not a show of a frozen or
+/// black picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_sends_no_picture_is_a_clear_error_before_the_show_is_announced() {
+    let Some(cameras) = feza_tests::CameraServer::start() else {
+        return;
+    };
+    cameras.hang();
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = live_cast_go_live(&app, &token)
+        .args(["--title", "Hung camera", "--profile", "360p30"])
+        .args(["--source", feza_tests::CameraServer::CAMERA])
+        .args(["--duration", "10s"])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(cameras.env())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, 30, "live-cast gives up on the camera").await;
+    let said = printed(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the camera {} cannot be used: it gave no picture within 5 s; check that no \
+             other program is using it",
+            feza_tests::CameraServer::CAMERA
+        )),
+        "{said}"
+    );
+    for section in ["live", "upcoming", "recent"] {
+        assert_eq!(
+            app.section_ids(section).await,
+            Vec::<String>::new(),
+            "{section}"
+        );
+    }
+}
+
+/// A device pulled out of a show and plugged back in.
+struct Pulled<'a> {
+    /// "camera" or "microphone", as live-cast names it.
+    kind: &'a str,
+    /// The go-live option that names the device.
+    flag: &'a str,
+    device: &'a str,
+    /// What live-cast needs to find the device.
+    env: Vec<(&'static str, String)>,
+    /// What the seller is told viewers get instead.
+    told: &'a str,
+    /// What the stats lines say while it is away.
+    lost: &'a str,
+}
+
+/// A 24 s 360p show from the device, pulled out 5 s after the show is live and plugged
+/// back in 6 s later: the show ends by itself, saved, no connection dropped, the seller
+/// told when the device went and when it came back, the stats saying so meanwhile and
+/// no more by the end, the MP4 copy gapless with picture and sound to its end.
+/// Returns the MP4 copy (and its folder).
+async fn pulled_out_mid_show(
+    pulled: Pulled<'_>,
+    unplug: impl FnOnce(),
+    plug: impl FnOnce(),
+) -> (tempfile::TempDir, String) {
+    let Pulled {
+        kind,
+        flag,
+        device,
+        env,
+        told,
+        lost,
+    } = pulled;
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let devices = tokio::process::Command::new(workspace_bin("live-cast"))
+        .arg("devices")
+        .envs(env.clone())
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&devices.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(kind) && l.contains(device)),
+        "the {kind} is listed: {listed}"
+    );
+    let child = live_cast_go_live(&app, &token)
+        .args(["--title", "Unplugged", "--profile", "360p30"])
+        .args([flag, device])
+        .args(["--no-progressive-upload", "--keep-recording"])
+        .args(["--duration", "24s"])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(env)
+        .spawn()
+        .unwrap();
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    unplug();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    plug();
+    let out = output_within(child, 60, "the show ends by itself").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("show {id} ended (archived)")),
+        "{stdout}"
+    );
+    for l in stderr.lines().filter(|l| l.contains(kind)) {
+        eprintln!("{l}");
+    }
+    assert!(
+        stderr.contains(&format!("the {kind} stopped")) && stderr.contains(told),
+        "the seller is told: {stderr}"
+    );
+    assert!(stderr.contains(&format!("the {kind} is back")), "{stderr}");
+    assert!(stdout.contains(lost), "the stats say so: {stdout}");
+    let stats: Vec<&str> = stdout.lines().filter(|l| l.contains(" | show ")).collect();
+    assert!(
+        stats.last().is_some_and(|l| !l.contains(lost)),
+        "the {kind} is back by the end: {stats:#?}"
+    );
+    assert!(
+        stats.iter().all(|l| l.contains("reconnects 0")),
+        "no connection dropped: {stats:#?}"
+    );
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_eq!(codecs(&mp4), vec!["aac", "h264"]);
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    let (video, audio) = (video_span_s(&mp4), audio_span_s(&mp4));
+    assert!(
+        (video - audio).abs() < 0.5,
+        "picture and sound through the whole show: video {video:.2} s, audio {audio:.2} s"
+    );
+    (dir, mp4)
 }
 
 /// The MP4 copy is written with its index in front, for which the muxer holds the

@@ -1,6 +1,7 @@
 //! A broadcast: the capture pipeline, its outputs and its recording, from start to a
 //! finished recording on disk.
 
+use crate::camera::Camera;
 use crate::capture::{self, PreviewFrame};
 use crate::ingest_url::IngestUrl;
 use crate::microphone::{self, Microphone};
@@ -56,6 +57,9 @@ pub struct Stats {
     /// Why the microphone is not heard (it went away mid-show and is not back yet).
     pub mic_lost: Option<String>,
     pub camera_on: bool,
+    /// Why viewers see black instead of the camera (it went away mid-show and is
+    /// not back yet).
+    pub camera_lost: Option<String>,
     /// The H.264 encoder in use.
     pub encoder: &'static str,
     /// Frames the encoder produced per second, lately.
@@ -109,6 +113,7 @@ pub struct Broadcast {
     tls: TlsTrust,
     mic: gst::Element,
     microphone: Option<Microphone>,
+    camera: Option<Camera>,
     camera_on: Arc<AtomicBool>,
     encoder: &'static str,
     frames_encoded: Arc<AtomicU64>,
@@ -239,6 +244,7 @@ impl Prepared {
             tls: config.tls,
             mic: capture.mic,
             microphone: capture.microphone,
+            camera: capture.camera,
             camera_on: capture.camera_on,
             encoder: capture.encoder,
             frames_encoded: capture.frames_encoded,
@@ -398,6 +404,7 @@ impl Broadcast {
             mic_muted: self.mic.property::<bool>("mute"),
             mic_lost: self.microphone.as_ref().and_then(Microphone::lost),
             camera_on: self.camera_on.load(Ordering::Relaxed),
+            camera_lost: self.camera.as_ref().and_then(Camera::lost),
             encoder: self.encoder,
             encoder_fps,
             dropped_frames: self.videorate.property::<u64>("drop"),
@@ -457,6 +464,9 @@ impl Broadcast {
         let fatal = self.poll().err();
         self.pipeline.send_event(gst::event::Eos::new());
         let outcome = self.drain();
+        if let Some(camera) = &self.camera {
+            camera.close();
+        }
         let finished = |recording_error| Finished {
             recording: self.recording.clone(),
             duration,

@@ -2,7 +2,7 @@
 //! taps that feed the ingest outputs, and (optionally) to a small preview.
 //!
 //! ```text
-//! test camera ─► clockoverlay ─► convert/scale/rate ─► caps ─► raw tee ─► queue ─► H.264 encoder ─► h264parse ─► tee V
+//! test camera (or a camera, camera.rs) ─► clockoverlay ─► convert/scale/rate ─► caps ─► raw tee ─► queue ─► H.264 encoder ─► h264parse ─► tee V
 //! audiotestsrc ─► convert/resample ─► caps ─► volume (mic) ─► AAC encoder ─► aacparse ────────────────────────► tee A
 //! tee V ─► valve ─► queue ─┐
 //! tee A ─► valve ─► queue ─┴─► matroskamux (streamable) ─► filesink              the recording
@@ -21,7 +21,7 @@
 //! past that they drop the oldest, counted.
 
 use crate::broadcast::BroadcastConfig;
-use crate::devices::{DeviceKind, open};
+use crate::camera::Camera;
 use crate::microphone::Microphone;
 use crate::profile::{AudioProfile, EncoderChoice, VideoProfile};
 use crate::test_pattern;
@@ -55,6 +55,8 @@ pub(crate) struct Capture {
     pub mic: gst::Element,
     /// A real microphone, which may come and go while live.
     pub microphone: Option<Microphone>,
+    /// A real camera, which may come and go while live.
+    pub camera: Option<Camera>,
     /// Cleared, the camera is off: every frame goes out black, timing untouched.
     pub camera_on: Arc<AtomicBool>,
     /// (video, audio) app sinks that feed the outputs.
@@ -203,18 +205,19 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     } = config;
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
-    let (vsrc, clock) = match &source.camera {
+    let (vsrc, clock, camera) = match &source.camera {
         None => {
             let vsrc =
                 test_pattern::source("feza-video-src", video.width, video.height, video.fps)?;
             let clock = element("clockoverlay", "feza-video-clock")?;
             clock.set_property("time-format", "%H:%M:%S");
-            (vsrc, clock)
+            (vsrc, clock, None)
         }
-        Some(camera) => (
-            open(camera, DeviceKind::Camera, "feza-video-src")?,
-            element("identity", "feza-video-clock")?,
-        ),
+        Some(id) => {
+            let (camera, vsrc) =
+                Camera::open(id, video.width, video.height, video.fps, "feza-video-src")?;
+            (vsrc, element("identity", "feza-video-clock")?, Some(camera))
+        }
     };
     let vconv = element("videoconvert", "feza-video-convert")?;
     let vscale = element("videoscale", "feza-video-scale")?;
@@ -376,6 +379,7 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
         pipeline,
         mic,
         microphone,
+        camera,
         camera_on,
         taps,
         preview,

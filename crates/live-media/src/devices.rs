@@ -2,6 +2,7 @@
 
 use crate::{MediaError, init};
 use gst::prelude::*;
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -40,16 +41,32 @@ fn id_of(device: &gst::Device) -> String {
         .unwrap_or_else(|| device.display_name().to_string())
 }
 
-fn probe() -> Result<Vec<(gst::Device, DeviceInfo)>, MediaError> {
+/// The device monitor, started once and never stopped: it follows cameras and
+/// microphones coming and going, and stopping it is not safe with every provider
+/// (PipeWire's, 0.3.65, corrupted the heap as its thread ended, now and then: a
+/// crash of the whole show).
+fn devices() -> Result<Vec<gst::Device>, MediaError> {
+    static MONITOR: Mutex<Option<gst::DeviceMonitor>> = Mutex::new(None);
+    let mut monitor = MONITOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(monitor) = &*monitor {
+        return Ok(monitor.devices().into_iter().collect());
+    }
     init()?;
-    let monitor = gst::DeviceMonitor::new();
-    monitor.add_filter(Some("Video/Source"), None);
-    monitor.add_filter(Some("Audio/Source"), None);
-    monitor
+    let started = gst::DeviceMonitor::new();
+    started.add_filter(Some("Video/Source"), None);
+    started.add_filter(Some("Audio/Source"), None);
+    started
         .start()
         .map_err(|e| MediaError::Pipeline(format!("cannot list devices: {e}")))?;
-    let devices = monitor.devices();
-    monitor.stop();
+    let devices = started.devices().into_iter().collect();
+    *monitor = Some(started);
+    Ok(devices)
+}
+
+fn probe() -> Result<Vec<(gst::Device, DeviceInfo)>, MediaError> {
+    let devices = devices()?;
     Ok(devices
         .into_iter()
         .map(|d| {
@@ -74,10 +91,14 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, MediaError> {
     Ok(probe()?.into_iter().map(|(_, info)| info).collect())
 }
 
-/// A source element for the device `id` of `kind`, or an error that says how to
-/// find the right id.
-pub(crate) fn open(id: &str, kind: DeviceKind, name: &str) -> Result<gst::Element, MediaError> {
-    let (device, _) = probe()?
+/// A source element (named `name`) for the device `id` of `kind` and what the device
+/// monitor says of it, or an error that says how to find the right id.
+pub(crate) fn open(
+    id: &str,
+    kind: DeviceKind,
+    name: &str,
+) -> Result<(gst::Element, DeviceInfo), MediaError> {
+    let (device, info) = probe()?
         .into_iter()
         .find(|(_, info)| info.kind == kind && (info.id == id || info.name == id))
         .ok_or_else(|| MediaError::DeviceNotFound {
@@ -87,7 +108,8 @@ pub(crate) fn open(id: &str, kind: DeviceKind, name: &str) -> Result<gst::Elemen
                 DeviceKind::Microphone => "microphone",
             },
         })?;
-    device
+    let element = device
         .create_element(Some(name))
-        .map_err(|e| MediaError::Pipeline(format!("cannot open {id}: {e}")))
+        .map_err(|e| MediaError::Pipeline(format!("cannot open {id}: {e}")))?;
+    Ok((element, info))
 }

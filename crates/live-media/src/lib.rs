@@ -3,12 +3,14 @@
 //! crash-safe local recording. Knows nothing of the HTTP API.
 
 mod broadcast;
+mod camera;
 mod capture;
 mod devices;
 mod flv;
 mod ingest_url;
 mod microphone;
 mod output;
+mod paced;
 mod profile;
 mod remux;
 mod rtmp;
@@ -38,6 +40,10 @@ pub enum MediaError {
     InvalidUrl(String),
     #[error("there is no {kind} {id:?}: `live-cast devices` lists the ones present")]
     DeviceNotFound { id: String, kind: &'static str },
+    #[error(
+        "the camera {id} cannot be used: {reason}; check that no other program is using it, or pick another with `live-cast devices`"
+    )]
+    Camera { id: String, reason: String },
     #[error("the recording folder {path} is not writable: {reason}")]
     RecordDir { path: String, reason: String },
     #[error(

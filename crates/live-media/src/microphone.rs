@@ -151,7 +151,7 @@ impl Microphone {
 /// The microphone's own bin: the device, converted to `caps`.
 fn device_bin(id: &str, caps: &gst::Caps) -> Result<gst::Bin, MediaError> {
     let bin = gst::Bin::with_name(&format!("{PREFIX}bin"));
-    let device = open(id, DeviceKind::Microphone, &format!("{PREFIX}device"))?;
+    let (device, _) = open(id, DeviceKind::Microphone, &format!("{PREFIX}device"))?;
     let convert = element("audioconvert", &format!("{PREFIX}convert"))?;
     let resample = element("audioresample", &format!("{PREFIX}resample"))?;
     let filter = element("capsfilter", &format!("{PREFIX}caps"))?;

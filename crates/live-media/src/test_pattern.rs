@@ -7,7 +7,7 @@
 //! that line, rotated by the scroll, copied down the plane into a pooled buffer, made
 //! when the source asks for it.
 
-use crate::MediaError;
+use crate::{MediaError, paced};
 use gst::prelude::*;
 use gst_video::prelude::*;
 
@@ -30,36 +30,20 @@ pub(crate) fn source(
     fps: u32,
 ) -> Result<gst::Element, MediaError> {
     let lines = draw_lines(width, height, fps)?;
-    let frame = gst::ClockTime::SECOND / u64::from(fps.max(1));
     let caps = lines.info.to_caps().map_err(|e| pipeline_error(&e))?;
-    let src = gst_app::AppSrc::builder()
-        .name(name)
-        .caps(&caps)
-        .format(gst::Format::Time)
-        .is_live(true)
-        .do_timestamp(false)
-        .min_latency(frame.nseconds() as i64)
-        .max_latency(frame.nseconds() as i64)
-        .build();
     let pool = gst_video::VideoBufferPool::new();
     let mut config = pool.config();
     config.set_params(Some(&caps), lines.info.size() as u32, 2, 0);
     pool.set_config(config).map_err(|e| pipeline_error(&e))?;
     pool.set_active(true).map_err(|e| pipeline_error(&e))?;
-    // Frames are made on demand in the source's own streaming thread: it asks for
-    // one, waits on the clock until it is due, and has it at once (no thread of ours).
-    let mut next: Option<u64> = None;
+    // Each frame due: a pooled buffer, the drawn line copied down it (no thread of ours).
     let scroll = scroll_px(width);
-    src.set_callbacks(
-        gst_app::AppSrcCallbacks::builder()
-            .need_data(move |src, _| {
-                if let Some(n) = push_next(src, &pool, &lines, frame, scroll, next) {
-                    next = Some(n + 1);
-                }
-            })
-            .build(),
-    );
-    Ok(src.upcast())
+    Ok(paced::source(name, &caps, fps, move |n, _| {
+        let mut buffer = pool.acquire_buffer(None).ok()?;
+        let shift = (n as usize).wrapping_mul(scroll) % lines.info.width().max(1) as usize;
+        fill(buffer.get_mut()?, &lines, shift);
+        Some(buffer)
+    }))
 }
 
 fn pipeline_error(e: &dyn std::fmt::Display) -> MediaError {
@@ -102,46 +86,6 @@ fn draw_lines(width: u32, height: u32, fps: u32) -> Result<Lines, MediaError> {
         doubled.push([line, line].concat());
     }
     Ok(Lines { info, doubled })
-}
-
-/// Later than this, a frame is not made: the computer was stopped, not just busy.
-const FROZEN: gst::ClockTime = gst::ClockTime::from_seconds(1);
-
-/// Waits until frame `next` is due on the pipeline's clock (the first one: the next
-/// due from now, no burst to catch up; the same after the computer was stopped for a
-/// while), then pushes it. Returns its number.
-fn push_next(
-    src: &gst_app::AppSrc,
-    pool: &gst_video::VideoBufferPool,
-    lines: &Lines,
-    frame: gst::ClockTime,
-    scroll: usize,
-    next: Option<u64>,
-) -> Option<u64> {
-    let (clock, base) = (src.clock()?, src.base_time()?);
-    let due_next = || {
-        let now = clock.time().saturating_sub(base).nseconds();
-        now.div_ceil(frame.nseconds())
-    };
-    let mut n = next.unwrap_or_else(due_next);
-    let (_, late) = clock.new_single_shot_id(base + frame * n).wait();
-    if late > FROZEN.nseconds() as i64 {
-        // The computer stopped (froze, or slept) for a while: like a camera, the frames
-        // it missed are gone, not made all at once on waking.
-        n = due_next();
-        let _ = clock.new_single_shot_id(base + frame * n).wait();
-    }
-    let pts = frame * n;
-    let mut buffer = pool.acquire_buffer(None).ok()?;
-    {
-        let b = buffer.get_mut()?;
-        b.set_pts(pts);
-        b.set_duration(frame);
-        let shift = (n as usize).wrapping_mul(scroll) % lines.info.width().max(1) as usize;
-        fill(b, lines, shift);
-    }
-    src.push_buffer(buffer).ok()?;
-    Some(n)
 }
 
 /// Every line of each plane: the drawn line, scrolled `shift` luma pixels left.

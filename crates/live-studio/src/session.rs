@@ -1014,6 +1014,9 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
     if !stats.camera_on {
         line.push_str(" | camera off");
     }
+    if let Some(why) = &stats.camera_lost {
+        line.push_str(&format!(" | camera LOST ({why}): black until it is back"));
+    }
     if let Some(c) = show.map(|s| &s.counts) {
         line.push_str(&format!(
             " | {} watching, {} likes, {} dislikes, {} comments",

@@ -1,0 +1,364 @@
+//! A camera that may go away mid-show (a USB camera pulled out, a loose cable, the
+//! camera service restarted) without taking the show with it.
+//!
+//! ```text
+//! camera pipeline:  device ─► videoconvert ─► videoscale ─► caps (I420, the show's size) ─► appsink (newest frame)
+//! show pipeline:    appsrc (one frame each 1/fps: the camera's newest, or black) ─► …
+//! ```
+//! The camera runs in a pipeline of its own: its errors, its clock and its going away
+//! never reach the show. The show's source takes a frame at the show's rate: the
+//! camera's newest one (a camera slower than the show, in low light, has its frames
+//! repeated), or black once the camera has sent nothing for a while or failed. Some
+//! cameras fail with an error when they go; others (a camera shared through PipeWire)
+//! just send nothing more: both are the same here. A lost camera is looked for every
+//! two seconds, in a thread of its own, and its picture is back as soon as it gives
+//! frames again. A computer that stopped (froze, or slept) is not a lost camera: the
+//! camera gets its time to send again after the stop.
+
+use crate::devices::{DeviceKind, open};
+use crate::{MediaError, element, paced};
+use gst::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a camera has to give its first frame, when opened.
+const FIRST_FRAME_WITHIN: Duration = Duration::from_secs(5);
+
+/// A camera that sent nothing for this long is taken for gone.
+const LOST_AFTER: Duration = Duration::from_millis(1500);
+
+/// How often a lost camera is looked for.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// The show's camera, as its source element sees it and its stats read it.
+#[derive(Clone)]
+pub(crate) struct Camera(Arc<Mutex<Feed>>);
+
+struct Feed {
+    id: String,
+    /// The camera's name: a USB camera plugged back in may have another id (its
+    /// device path), never another name.
+    name: String,
+    /// What the camera's frames are made into (the first opening's, framerate aside).
+    caps: gst::Caps,
+    link: Link,
+    /// The camera's newest frame and when it came.
+    newest: gst::Buffer,
+    newest_at: Instant,
+    black: gst::Buffer,
+}
+
+enum Link {
+    Open(Device),
+    Lost {
+        why: String,
+        next_try: Instant,
+        opening: Option<mpsc::Receiver<Result<Opened, MediaError>>>,
+    },
+    Closed,
+}
+
+/// One opening of the camera: its own pipeline, ending in an appsink that keeps the
+/// newest frame only.
+struct Device {
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+}
+
+/// A camera opened: its pipeline, its first frame and its name.
+type Opened = (Device, gst::Buffer, String);
+
+/// Cameras being let go of. Stopping a camera that went away or hung can take long,
+/// or for ever: it is done in a thread of its own, and a lost camera is not looked
+/// for again while one is still being stopped (no pile of stuck threads).
+static STOPPING: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let pipeline = self.pipeline.clone();
+        STOPPING.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("feza-camera-stop".into())
+            .spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+                STOPPING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            STOPPING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Device {
+    /// Opens camera `id` with its frames made into `caps`, and waits for its first
+    /// frame. The error says why it cannot be used.
+    fn open(id: &str, caps: &gst::Caps) -> Result<Opened, MediaError> {
+        let pipeline = gst::Pipeline::with_name("feza-camera");
+        let (src, info) = open(id, DeviceKind::Camera, "feza-camera-device")?;
+        let convert = element("videoconvert", "feza-camera-convert")?;
+        let scale = element("videoscale", "feza-camera-scale")?;
+        let filter = element("capsfilter", "feza-camera-caps")?;
+        filter.set_property("caps", caps);
+        let sink = gst_app::AppSink::builder()
+            .name("feza-camera-sink")
+            .sync(false)
+            .max_buffers(1)
+            .drop(true)
+            .enable_last_sample(false)
+            .build();
+        pipeline.add_many([&src, &convert, &scale, &filter, sink.upcast_ref()])?;
+        gst::Element::link_many([&src, &convert, &scale, &filter, sink.upcast_ref()])?;
+        let device = Self { pipeline, sink };
+        let failed = |reason: String| MediaError::Camera {
+            id: id.to_owned(),
+            reason,
+        };
+        // Started in a thread of its own: a camera that hangs holds its start for ever
+        // (a camera shared through PipeWire whose program stopped).
+        let (started_tx, started_rx) = mpsc::channel();
+        let pipeline = device.pipeline.clone();
+        std::thread::Builder::new()
+            .name("feza-camera-start".into())
+            .spawn(move || {
+                let _ = started_tx.send(pipeline.set_state(gst::State::Playing).is_ok());
+            })
+            .map_err(|e| failed(e.to_string()))?;
+        let started = Instant::now();
+        loop {
+            if let Some(e) = device.error() {
+                return Err(failed(e));
+            }
+            if started_rx.try_recv() == Ok(false) {
+                return Err(failed("it would not start".to_owned()));
+            }
+            if let Some(sample) = device
+                .sink
+                .try_pull_sample(gst::ClockTime::from_mseconds(100))
+                && let Some(buffer) = sample.buffer_owned()
+            {
+                return Ok((device, buffer, info.name));
+            }
+            if started.elapsed() > FIRST_FRAME_WITHIN {
+                return Err(failed(format!(
+                    "it gave no picture within {} s",
+                    FIRST_FRAME_WITHIN.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// The camera pipeline's first error, if it had one.
+    fn error(&self) -> Option<String> {
+        let msg = self
+            .pipeline
+            .bus()?
+            .pop_filtered(&[gst::MessageType::Error])?;
+        match msg.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Camera {
+    /// Opens camera `id` (a clear error when it is missing, busy, or gives no
+    /// picture) with its frames made `width`×`height`. Returns the show's source of
+    /// it, named `name`, at `fps`.
+    pub(crate) fn open(
+        id: &str,
+        width: u32,
+        height: u32,
+        fps: u32,
+        name: &str,
+    ) -> Result<(Self, gst::Element), MediaError> {
+        let wanted = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", i32::try_from(width).unwrap_or(1280))
+            .field("height", i32::try_from(height).unwrap_or(720))
+            // Square pixels: a camera of another shape is shown whole, with bars.
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build();
+        let (device, first, camera_name) = Device::open(id, &wanted)?;
+        // The camera's colours as it gave them (a camera that comes back is made the
+        // same), at the show's rate.
+        let mut caps = device
+            .sink
+            .static_pad("sink")
+            .and_then(|p| p.current_caps())
+            .unwrap_or(wanted);
+        caps.make_mut()
+            .iter_mut()
+            .for_each(|s| s.remove_field("framerate"));
+        let info = gst_video::VideoInfo::from_caps(&caps)
+            .map_err(|e| MediaError::Pipeline(format!("camera {id}: {e}")))?;
+        let camera = Self(Arc::new(Mutex::new(Feed {
+            id: id.to_owned(),
+            name: camera_name,
+            caps: caps.clone(),
+            link: Link::Open(device),
+            newest: first,
+            newest_at: Instant::now(),
+            black: black_frame(&info),
+        })));
+        let mut src_caps = caps;
+        src_caps.make_mut().set(
+            "framerate",
+            gst::Fraction::new(i32::try_from(fps).unwrap_or(30), 1),
+        );
+        // Each frame due: the camera's newest, or black.
+        let feed = camera.clone();
+        let src = paced::source(name, &src_caps, fps, move |_, stopped| {
+            Some(feed.feed().take(stopped))
+        });
+        Ok((camera, src))
+    }
+
+    fn feed(&self) -> MutexGuard<'_, Feed> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Why viewers see black instead of the camera, while it is away.
+    pub(crate) fn lost(&self) -> Option<String> {
+        match &self.feed().link {
+            Link::Lost { why, .. } => Some(why.clone()),
+            Link::Open(_) | Link::Closed => None,
+        }
+    }
+
+    /// Lets the camera go (the show is over).
+    pub(crate) fn close(&self) {
+        let link = std::mem::replace(&mut self.feed().link, Link::Closed);
+        drop(link);
+    }
+}
+
+impl Feed {
+    /// The frame to show now: the camera's newest, or black while it is away. Notices
+    /// the camera going (an error, or nothing sent for a while; not after the
+    /// computer `stopped`) and coming back.
+    fn take(&mut self, stopped: bool) -> gst::Buffer {
+        let now = Instant::now();
+        match &mut self.link {
+            Link::Open(device) => {
+                let newest = device
+                    .sink
+                    .try_pull_sample(gst::ClockTime::ZERO)
+                    .and_then(|s| s.buffer_owned());
+                if let Some(e) = device.error() {
+                    self.lose(e);
+                } else if let Some(buffer) = newest {
+                    self.newest = buffer;
+                    self.newest_at = now;
+                } else if stopped {
+                    // The camera gets its time to send again after the stop.
+                    self.newest_at = now;
+                } else if now.duration_since(self.newest_at) > LOST_AFTER {
+                    self.lose(format!(
+                        "it sent no picture for {:.1} s",
+                        LOST_AFTER.as_secs_f64()
+                    ));
+                }
+            }
+            Link::Lost {
+                next_try, opening, ..
+            } => {
+                let opened = match opening.as_ref().map(mpsc::Receiver::try_recv) {
+                    Some(Ok(Ok(opened))) => Some(opened),
+                    Some(Ok(Err(e))) => {
+                        tracing::debug!(camera = %self.id, "the camera is not back yet: {e}");
+                        *opening = None;
+                        None
+                    }
+                    Some(Err(mpsc::TryRecvError::Disconnected)) => {
+                        *opening = None;
+                        None
+                    }
+                    Some(Err(mpsc::TryRecvError::Empty)) => None,
+                    None => {
+                        if now >= *next_try && STOPPING.load(Ordering::SeqCst) == 0 {
+                            *next_try = now + RETRY_EVERY;
+                            *opening = look_for(&self.id, &self.name, &self.caps);
+                        }
+                        None
+                    }
+                };
+                if let Some((device, first, _)) = opened {
+                    tracing::info!(camera = %self.id, "the camera is back: viewers see it again");
+                    self.link = Link::Open(device);
+                    self.newest = first;
+                    self.newest_at = now;
+                }
+            }
+            Link::Closed => {}
+        }
+        match self.link {
+            Link::Open(_) => self.newest.copy(),
+            Link::Lost { .. } | Link::Closed => self.black.copy(),
+        }
+    }
+
+    /// The camera is gone: black from now on, and looked for from now on.
+    fn lose(&mut self, why: String) {
+        tracing::warn!(
+            camera = %self.id,
+            "the camera stopped ({why}): viewers see black until it is back; check its \
+             cable or connection, live-cast takes it back by itself"
+        );
+        let link = std::mem::replace(
+            &mut self.link,
+            Link::Lost {
+                why,
+                next_try: Instant::now() + RETRY_EVERY,
+                opening: None,
+            },
+        );
+        drop(link);
+    }
+}
+
+/// Opens camera `id` (or, when there is none of that id, the camera called `name`)
+/// again in a thread of its own; what came of it is sent on the channel returned
+/// (none when no thread could be started: tried again later).
+fn look_for(
+    id: &str,
+    name: &str,
+    caps: &gst::Caps,
+) -> Option<mpsc::Receiver<Result<Opened, MediaError>>> {
+    let (tx, rx) = mpsc::channel();
+    let (id, name, caps) = (id.to_owned(), name.to_owned(), caps.clone());
+    std::thread::Builder::new()
+        .name("feza-camera-open".into())
+        .spawn(move || {
+            let opened = match Device::open(&id, &caps) {
+                Err(MediaError::DeviceNotFound { .. }) if name != id => Device::open(&name, &caps),
+                opened => opened,
+            };
+            let _ = tx.send(opened);
+        })
+        .ok()
+        .map(|_| rx)
+}
+
+/// A black frame of `info` (luma 16, chroma 128: black in limited-range YUV).
+fn black_frame(info: &gst_video::VideoInfo) -> gst::Buffer {
+    let mut data = vec![128u8; info.size()];
+    let chroma_start = info.offset().get(1).copied().unwrap_or(data.len());
+    data[..chroma_start.min(info.size())].fill(16);
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    if let Some(b) = buffer.get_mut() {
+        let _ = gst_video::VideoMeta::add_full(
+            b,
+            gst_video::VideoFrameFlags::empty(),
+            info.format(),
+            info.width(),
+            info.height(),
+            info.offset(),
+            info.stride(),
+        );
+    }
+    buffer
+}
