@@ -1044,25 +1044,43 @@ impl CameraServer {
             .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(what))
     }
 
-    /// The camera appears (its colour bars, 640×360 at 30 frames a second).
+    /// The camera appears: its colour bars, moving, 640×360 at 30 frames a second,
+    /// raw (as a camera gives it to be shown as it is).
     pub fn plug(&self) {
+        self.plug_as(&["video/x-raw,format=YUY2,width=640,height=360,framerate=30/1"]);
+    }
+
+    /// The camera appears giving its picture as JPEG only (as many USB cameras give
+    /// their larger sizes at full rate): the same bars, 640×360 at 30 frames a second.
+    pub fn plug_jpeg(&self) {
+        self.plug_as(&[
+            "video/x-raw,width=640,height=360,framerate=30/1",
+            "!",
+            "jpegenc",
+            "!",
+            "image/jpeg,width=640,height=360,framerate=30/1",
+        ]);
+    }
+
+    /// The camera appears, its bars made into `caps` (a gst-launch chain).
+    fn plug_as(&self, caps: &[&str]) {
+        let mut args = vec![
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "pattern=smpte100",
+            "horizontal-speed=4",
+            "!",
+        ];
+        args.extend(caps);
+        let props = format!(
+            "stream-properties=props,media.class=\"Video/Source\",node.name={0},\
+             node.description={0}",
+            Self::CAMERA
+        );
+        args.extend(["!", "pipewiresink", "mode=provide", &props]);
         let camera = std::process::Command::new("gst-launch-1.0")
-            .args([
-                "-q",
-                "videotestsrc",
-                "is-live=true",
-                "pattern=smpte100",
-                "!",
-                "video/x-raw,format=YUY2,width=640,height=360,framerate=30/1",
-                "!",
-                "pipewiresink",
-                "mode=provide",
-                &format!(
-                    "stream-properties=props,media.class=\"Video/Source\",node.name={0},\
-                     node.description={0}",
-                    Self::CAMERA
-                ),
-            ])
+            .args(&args)
             .envs(self.env())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

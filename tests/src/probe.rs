@@ -150,6 +150,16 @@ pub fn black_spans(file: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// How many of the video's frames differ from the one before (ffmpeg's mpdecimate):
+/// a picture that moves each frame has as many as it has frames; one whose source
+/// gave fewer frames than the show's rate, repeated, has fewer.
+pub fn distinct_frames(file: &str) -> u64 {
+    ffmpeg_filter_log(file, &["-an", "-vf", "mpdecimate,showinfo"])
+        .lines()
+        .filter(|l| l.contains("Parsed_showinfo") && l.contains(" n:"))
+        .count() as u64
+}
+
 /// (start, duration) of every stretch of silence (below -60 dB) of 1 s or more.
 pub fn silent_spans(file: &str) -> Vec<(f64, f64)> {
     silent_spans_of(file, 1.0)

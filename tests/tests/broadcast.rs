@@ -1512,6 +1512,54 @@ async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back()
     assert!((5.0..=11.0).contains(&length), "{black:?}");
 }
 
+/// A camera that gives its picture as JPEG only (as many USB cameras give their
+/// larger sizes at full rate, raw only at 5 or 10 frames a second) could not be used at
+/// all: its picture went straight to a converter of raw pictures. Its JPEG picture is
+/// decoded now, at the camera's full rate: every frame of the show a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_gives_jpeg_only_is_shown_at_its_full_frame_rate() {
+    let Some(cameras) = feza_tests::CameraServer::start() else {
+        return;
+    };
+    cameras.unplug();
+    cameras.plug_jpeg();
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = live_cast_go_live(&app, &token)
+        .args(["--title", "JPEG camera", "--profile", "360p30"])
+        .args(["--source", feza_tests::CameraServer::CAMERA])
+        .args(["--no-progressive-upload", "--keep-recording"])
+        .args(["--duration", "6s"])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(cameras.env())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, 60, "the show ends by itself").await;
+    let said = printed(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("camera LOST"), "{said}");
+    let mp4 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("recording: "))
+        .unwrap_or_else(|| panic!("no MP4 copy: {said}"));
+    assert_eq!(codecs(mp4), vec!["aac", "h264"]);
+    assert_gapless(mp4, VideoProfile::P360_30.fps);
+    let frames = feza_tests::probe::decoded_video_frames(mp4);
+    let distinct = feza_tests::probe::distinct_frames(mp4);
+    eprintln!("{distinct} distinct frames of {frames}");
+    assert!(
+        distinct as f64 >= frames as f64 * 0.9,
+        "the camera's every frame: {distinct} distinct frames of {frames}"
+    );
+    assert_eq!(
+        feza_tests::probe::black_spans(mp4),
+        vec![],
+        "the camera's picture"
+    );
+}
+
 /// A camera that is there but sends no picture (another program holds it, or it
 /// hung) is a clear error before the show is announced, not a show of a frozen or
 /// black picture.

@@ -43,6 +43,8 @@ struct Feed {
     name: String,
     /// What the camera's frames are made into (the first opening's, framerate aside).
     caps: gst::Caps,
+    /// The show's frame rate.
+    fps: u32,
     link: Link,
     /// The camera's newest frame and when it came.
     newest: gst::Buffer,
@@ -94,13 +96,33 @@ impl Drop for Device {
 impl Device {
     /// Opens camera `id` with its frames made into `caps`, and waits for its first
     /// frame. The error says why it cannot be used.
-    fn open(id: &str, caps: &gst::Caps) -> Result<Opened, MediaError> {
+    fn open(id: &str, caps: &gst::Caps, fps: u32) -> Result<Opened, MediaError> {
         let pipeline = gst::Pipeline::with_name("feza-camera");
         let (src, info) = open(id, DeviceKind::Camera, "feza-camera-device")?;
-        let convert = element("videoconvert", "feza-camera-convert")?;
-        let scale = element("videoscale", "feza-camera-scale")?;
+        let mut chain = vec![src];
+        let offered = info.caps.parse::<gst::Caps>().ok();
+        if let Some(kinds) = offered.as_ref().and_then(unusable) {
+            return Err(MediaError::Camera {
+                id: id.to_owned(),
+                reason: format!("it gives its picture only as {kinds}, which cannot be shown"),
+            });
+        }
+        if let Some((mode, jpeg)) = mode(offered.as_ref(), caps, fps) {
+            tracing::debug!(camera = id, %mode, "camera mode");
+            let filter = element("capsfilter", "feza-camera-mode")?;
+            filter.set_property("caps", mode);
+            chain.push(filter);
+            if jpeg {
+                chain.push(element("jpegdec", "feza-camera-jpegdec")?);
+            }
+        }
         let filter = element("capsfilter", "feza-camera-caps")?;
         filter.set_property("caps", caps);
+        chain.extend([
+            element("videoconvert", "feza-camera-convert")?,
+            element("videoscale", "feza-camera-scale")?,
+            filter,
+        ]);
         let sink = gst_app::AppSink::builder()
             .name("feza-camera-sink")
             .sync(false)
@@ -108,8 +130,9 @@ impl Device {
             .drop(true)
             .enable_last_sample(false)
             .build();
-        pipeline.add_many([&src, &convert, &scale, &filter, sink.upcast_ref()])?;
-        gst::Element::link_many([&src, &convert, &scale, &filter, sink.upcast_ref()])?;
+        chain.push(sink.clone().upcast());
+        pipeline.add_many(&chain)?;
+        gst::Element::link_many(&chain)?;
         let device = Self { pipeline, sink };
         let failed = |reason: String| MediaError::Camera {
             id: id.to_owned(),
@@ -180,7 +203,7 @@ impl Camera {
             // Square pixels: a camera of another shape is shown whole, with bars.
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build();
-        let (device, first, camera_name) = Device::open(id, &wanted)?;
+        let (device, first, camera_name) = Device::open(id, &wanted, fps)?;
         // The camera's colours as it gave them (a camera that comes back is made the
         // same), at the show's rate.
         let mut caps = device
@@ -197,6 +220,7 @@ impl Camera {
             id: id.to_owned(),
             name: camera_name,
             caps: caps.clone(),
+            fps,
             link: Link::Open(device),
             newest: first,
             newest_at: Instant::now(),
@@ -281,7 +305,7 @@ impl Feed {
                     None => {
                         if now >= *next_try && STOPPING.load(Ordering::SeqCst) == 0 {
                             *next_try = now + RETRY_EVERY;
-                            *opening = look_for(&self.id, &self.name, &self.caps);
+                            *opening = look_for(&self.id, &self.name, &self.caps, self.fps);
                         }
                         None
                     }
@@ -327,20 +351,85 @@ fn look_for(
     id: &str,
     name: &str,
     caps: &gst::Caps,
+    fps: u32,
 ) -> Option<mpsc::Receiver<Result<Opened, MediaError>>> {
     let (tx, rx) = mpsc::channel();
     let (id, name, caps) = (id.to_owned(), name.to_owned(), caps.clone());
     std::thread::Builder::new()
         .name("feza-camera-open".into())
         .spawn(move || {
-            let opened = match Device::open(&id, &caps) {
-                Err(MediaError::DeviceNotFound { .. }) if name != id => Device::open(&name, &caps),
+            let opened = match Device::open(&id, &caps, fps) {
+                Err(MediaError::DeviceNotFound { .. }) if name != id => {
+                    Device::open(&name, &caps, fps)
+                }
                 opened => opened,
             };
             let _ = tx.send(opened);
         })
         .ok()
         .map(|_| rx)
+}
+
+/// What to ask of a camera that offers `offered` for a show of `wanted` (its size) at
+/// `fps`, and whether that is JPEG to decode: its raw picture at the show's size and
+/// rate when it has it; else its JPEG picture so (most USB cameras give 720p or
+/// 1080p at 30 frames a second only as JPEG, raw at 5 or 10); else raw, then JPEG,
+/// at least that size and rate. None: what the camera likes best of its raw pictures
+/// (it offers none of these, or says nothing of what it offers).
+fn mode(offered: Option<&gst::Caps>, wanted: &gst::Caps, fps: u32) -> Option<(gst::Caps, bool)> {
+    let offered = offered?;
+    let size = wanted.structure(0)?;
+    let (width, height) = (
+        size.get::<i32>("width").ok()?,
+        size.get::<i32>("height").ok()?,
+    );
+    let fps = i32::try_from(fps).ok()?;
+    // 29.97 is 30 for a camera; a camera asked for no more than the show's rate does
+    // not make (and have decoded) frames that are dropped.
+    let lowest = gst::Fraction::new(fps * 1000, 1001);
+    let exact = |media: &str| {
+        gst::Caps::builder(media)
+            .field("width", width)
+            .field("height", height)
+            .field(
+                "framerate",
+                gst::FractionRange::new(lowest, gst::Fraction::new(fps, 1)),
+            )
+            .build()
+    };
+    let at_least = |media: &str| {
+        gst::Caps::builder(media)
+            .field("width", gst::IntRange::new(width, i32::MAX))
+            .field("height", gst::IntRange::new(height, i32::MAX))
+            .field(
+                "framerate",
+                gst::FractionRange::new(lowest, gst::Fraction::new(i32::MAX, 1)),
+            )
+            .build()
+    };
+    [
+        (exact("video/x-raw"), false),
+        (exact("image/jpeg"), true),
+        (at_least("video/x-raw"), false),
+        (at_least("image/jpeg"), true),
+    ]
+    .into_iter()
+    .find(|(mode, _)| offered.can_intersect(mode))
+}
+
+/// What a camera that offers `offered` gives, when it is nothing that can be shown
+/// (neither a raw nor a JPEG picture: an H.264-only camera, say).
+fn unusable(offered: &gst::Caps) -> Option<String> {
+    let mut kinds: Vec<&str> = offered.iter().map(|s| s.name().as_str()).collect();
+    if kinds.is_empty()
+        || kinds
+            .iter()
+            .any(|k| matches!(*k, "video/x-raw" | "image/jpeg"))
+    {
+        return None;
+    }
+    kinds.dedup();
+    Some(kinds.join(", "))
 }
 
 /// A black frame of `info` (luma 16, chroma 128: black in limited-range YUV).
@@ -361,4 +450,82 @@ fn black_frame(info: &gst_video::VideoInfo) -> gst::Buffer {
         );
     }
     buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(s: &str) -> gst::Caps {
+        crate::init().unwrap();
+        s.parse().unwrap()
+    }
+
+    /// What is asked of a camera offering `offered` for 1280×720 at 30: raw or JPEG
+    /// (and JPEG is decoded).
+    fn asked(offered: &str) -> Option<String> {
+        let wanted = caps("video/x-raw, format=I420, width=1280, height=720");
+        let (mode, jpeg) = mode(Some(&caps(offered)), &wanted, 30)?;
+        let kind = mode.structure(0)?.name().to_string();
+        assert_eq!(jpeg, kind == "image/jpeg", "{mode}");
+        Some(kind)
+    }
+
+    #[test]
+    fn a_camera_gives_its_raw_picture_when_it_has_it_at_the_shows_size_and_rate() {
+        let offered = "video/x-raw, format=YUY2, width=1280, height=720, framerate=30/1; \
+                       image/jpeg, width=1280, height=720, framerate=30/1";
+        assert_eq!(asked(offered).as_deref(), Some("video/x-raw"));
+    }
+
+    #[test]
+    fn a_camera_raw_only_at_a_low_rate_gives_jpeg_at_full_rate() {
+        // A common webcam: 720p raw at 10 frames a second, JPEG at 30 (or 29.97).
+        for jpeg_rate in ["30/1", "30000/1001"] {
+            let offered = format!(
+                "video/x-raw, format=YUY2, width=1280, height=720, framerate=10/1; \
+                 image/jpeg, width=1280, height=720, framerate={jpeg_rate}"
+            );
+            assert_eq!(asked(&offered).as_deref(), Some("image/jpeg"), "{offered}");
+        }
+    }
+
+    #[test]
+    fn a_camera_without_the_shows_size_gives_a_larger_picture_made_smaller() {
+        let offered = "video/x-raw, format=YUY2, width=640, height=480, framerate=30/1; \
+                       image/jpeg, width=1920, height=1080, framerate=30/1";
+        assert_eq!(asked(offered).as_deref(), Some("image/jpeg"));
+    }
+
+    #[test]
+    fn a_camera_with_no_picture_that_can_be_shown_says_what_it_gives() {
+        assert_eq!(
+            unusable(&caps(
+                "video/x-h264, width=1280, height=720; video/x-h264, width=640, height=480"
+            )),
+            Some("video/x-h264".to_owned())
+        );
+        assert_eq!(
+            unusable(&caps("video/x-raw, format=YUY2; video/x-h264")),
+            None
+        );
+        assert_eq!(
+            unusable(&gst::Caps::new_empty()),
+            None,
+            "says nothing: tried"
+        );
+    }
+
+    #[test]
+    fn a_camera_with_nothing_at_the_shows_size_and_rate_gives_what_it_likes() {
+        assert_eq!(
+            asked("video/x-raw, format=YUY2, width=640, height=480, framerate=15/1"),
+            None
+        );
+        let wanted = caps("video/x-raw, format=I420, width=1280, height=720");
+        assert!(
+            mode(None, &wanted, 30).is_none(),
+            "a camera that says nothing"
+        );
+    }
 }
