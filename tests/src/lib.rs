@@ -942,17 +942,18 @@ impl Drop for SoundServer {
 }
 
 /// A PipeWire media server of the test's own (with its session manager and a D-Bus
-/// of its own) and one camera on it, found by GStreamer's device monitor as a
-/// desktop's cameras are (PipeWire shares them), that can be unplugged and plugged
-/// back in mid-show. The camera shows colour bars (a `videotestsrc` offered to
-/// PipeWire as a video source, as a virtual camera is). Stopped on drop.
-pub struct CameraServer {
+/// of its own), as desktops share cameras, with one camera on it, found by
+/// GStreamer's device monitor like any, that can be unplugged and plugged back in
+/// mid-show. The camera shows colour bars moving (a `videotestsrc` offered to
+/// PipeWire as a video source, as a virtual camera is). When PipeWire runs, GStreamer
+/// lists its devices only. Stopped on drop.
+pub struct PipeWire {
     dir: tempfile::TempDir,
     daemons: Vec<std::process::Child>,
     camera: Mutex<Option<std::process::Child>>,
 }
 
-impl CameraServer {
+impl PipeWire {
     /// The camera's id, as `live-cast devices` lists it.
     pub const CAMERA: &str = "feza-test-camera";
 
@@ -1009,13 +1010,13 @@ impl CameraServer {
         });
         let wireplumber = spawn(&server, "wireplumber", &[]);
         server.daemons.push(wireplumber);
-        // WirePlumber links a program's stream to the camera it asks for.
+        // WirePlumber links a program's stream to the device it asks for.
         server.wait_for("wireplumber", || server.pw_cli_lists("WirePlumber"));
         server.plug();
         Some(server)
     }
 
-    /// The environment a program needs to reach this server's cameras.
+    /// The environment a program needs to reach this server's camera.
     pub fn env(&self) -> [(&'static str, String); 2] {
         [
             ("XDG_RUNTIME_DIR", self.dir.path().display().to_string()),
@@ -1047,48 +1048,19 @@ impl CameraServer {
     /// The camera appears: its colour bars, moving, 640×360 at 30 frames a second,
     /// raw (as a camera gives it to be shown as it is).
     pub fn plug(&self) {
-        self.plug_as(&["video/x-raw,format=YUY2,width=640,height=360,framerate=30/1"]);
+        self.provide(&["video/x-raw,format=YUY2,width=640,height=360,framerate=30/1"]);
     }
 
     /// The camera appears giving its picture as JPEG only (as many USB cameras give
     /// their larger sizes at full rate): the same bars, 640×360 at 30 frames a second.
     pub fn plug_jpeg(&self) {
-        self.plug_as(&[
+        self.provide(&[
             "video/x-raw,width=640,height=360,framerate=30/1",
             "!",
             "jpegenc",
             "!",
             "image/jpeg,width=640,height=360,framerate=30/1",
         ]);
-    }
-
-    /// The camera appears, its bars made into `caps` (a gst-launch chain).
-    fn plug_as(&self, caps: &[&str]) {
-        let mut args = vec![
-            "-q",
-            "videotestsrc",
-            "is-live=true",
-            "pattern=smpte100",
-            "horizontal-speed=4",
-            "!",
-        ];
-        args.extend(caps);
-        let props = format!(
-            "stream-properties=props,media.class=\"Video/Source\",node.name={0},\
-             node.description={0}",
-            Self::CAMERA
-        );
-        args.extend(["!", "pipewiresink", "mode=provide", &props]);
-        let camera = std::process::Command::new("gst-launch-1.0")
-            .args(&args)
-            .envs(self.env())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the test camera (gst-launch-1.0)");
-        *self.camera.lock().unwrap() = Some(camera);
-        self.wait_for("the test camera", || self.pw_cli_lists(Self::CAMERA));
     }
 
     /// The camera stays listed but sends nothing (stopped), as a camera that another
@@ -1114,9 +1086,38 @@ impl CameraServer {
             !self.pw_cli_lists(Self::CAMERA)
         });
     }
+
+    /// The camera appears, its test picture made into `caps` (a gst-launch chain).
+    fn provide(&self, caps: &[&str]) {
+        let mut args = vec![
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "pattern=smpte100",
+            "horizontal-speed=4",
+            "!",
+        ];
+        args.extend(caps);
+        let props = format!(
+            "stream-properties=props,media.class=\"Video/Source\",node.name={0},\
+             node.description={0}",
+            Self::CAMERA
+        );
+        args.extend(["!", "pipewiresink", "mode=provide", &props]);
+        let device = std::process::Command::new("gst-launch-1.0")
+            .args(&args)
+            .envs(self.env())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the test camera (gst-launch-1.0)");
+        *self.camera.lock().unwrap() = Some(device);
+        self.wait_for("the test camera", || self.pw_cli_lists(Self::CAMERA));
+    }
 }
 
-impl Drop for CameraServer {
+impl Drop for PipeWire {
     fn drop(&mut self) {
         if let Ok(mut camera) = self.camera.lock()
             && let Some(mut c) = camera.take()

@@ -1462,11 +1462,15 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
         lost: "mic LOST",
     };
     let (_dir, mp4) = pulled_out_mid_show(pulled, || sound.unplug(), || sound.plug()).await;
-    let audio = audio_span_s(&mp4);
-    // The tone (once the microphone has started, in its first second or two), then
-    // silence from the unplugging (6 s) until the microphone is found again (looked
-    // for every 2 s, then started again), then the tone to the end.
-    let silent = feza_tests::probe::silent_spans(&mp4);
+    assert_heard_again(&mp4);
+}
+
+/// The tone (once the microphone has started, in its first second or two), then
+/// silence from the unplugging (6 s) until the microphone is found again (looked for
+/// every 2 s, then started again), then the tone to the end.
+fn assert_heard_again(mp4: &str) {
+    let audio = audio_span_s(mp4);
+    let silent = feza_tests::probe::silent_spans(mp4);
     eprintln!("silent spans {silent:?} in {audio:.2} s");
     let (first, rest) = match silent.first() {
         Some(&(start, length)) if start < 0.5 && length < 2.5 => (Some(length), &silent[1..]),
@@ -1488,18 +1492,18 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
 /// device monitor, unplugged and plugged back in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back() {
-    let Some(cameras) = feza_tests::CameraServer::start() else {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
     let pulled = Pulled {
         kind: "camera",
         flag: "--source",
-        device: feza_tests::CameraServer::CAMERA,
-        env: cameras.env().to_vec(),
+        device: feza_tests::PipeWire::CAMERA,
+        env: pipewire.env().to_vec(),
         told: "viewers see black",
         lost: "camera LOST",
     };
-    let (_dir, mp4) = pulled_out_mid_show(pulled, || cameras.unplug(), || cameras.plug()).await;
+    let (_dir, mp4) = pulled_out_mid_show(pulled, || pipewire.unplug(), || pipewire.plug()).await;
     let video = video_span_s(&mp4);
     // The camera's bars, then black from the unplugging (6 s) until the camera is
     // found again (looked for every 2 s), then the bars to the end.
@@ -1518,22 +1522,22 @@ async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back()
 /// decoded now, at the camera's full rate: every frame of the show a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_that_gives_jpeg_only_is_shown_at_its_full_frame_rate() {
-    let Some(cameras) = feza_tests::CameraServer::start() else {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
-    cameras.unplug();
-    cameras.plug_jpeg();
+    pipewire.unplug();
+    pipewire.plug_jpeg();
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
     let child = live_cast_go_live(&app, &token)
         .args(["--title", "JPEG camera", "--profile", "360p30"])
-        .args(["--source", feza_tests::CameraServer::CAMERA])
+        .args(["--source", feza_tests::PipeWire::CAMERA])
         .args(["--no-progressive-upload", "--keep-recording"])
         .args(["--duration", "6s"])
         .arg("--record-dir")
         .arg(dir.path())
-        .envs(cameras.env())
+        .envs(pipewire.env())
         .spawn()
         .unwrap();
     let out = output_within(child, 60, "the show ends by itself").await;
@@ -1565,20 +1569,20 @@ async fn a_camera_that_gives_jpeg_only_is_shown_at_its_full_frame_rate() {
 /// black picture.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_that_sends_no_picture_is_a_clear_error_before_the_show_is_announced() {
-    let Some(cameras) = feza_tests::CameraServer::start() else {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
-    cameras.hang();
+    pipewire.hang();
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
     let child = live_cast_go_live(&app, &token)
         .args(["--title", "Hung camera", "--profile", "360p30"])
-        .args(["--source", feza_tests::CameraServer::CAMERA])
+        .args(["--source", feza_tests::PipeWire::CAMERA])
         .args(["--duration", "10s"])
         .arg("--record-dir")
         .arg(dir.path())
-        .envs(cameras.env())
+        .envs(pipewire.env())
         .spawn()
         .unwrap();
     let out = output_within(child, 30, "live-cast gives up on the camera").await;
@@ -1588,7 +1592,7 @@ async fn a_camera_that_sends_no_picture_is_a_clear_error_before_the_show_is_anno
         said.contains(&format!(
             "the camera {} cannot be used: it gave no picture within 5 s; check that no \
              other program is using it",
-            feza_tests::CameraServer::CAMERA
+            feza_tests::PipeWire::CAMERA
         )),
         "{said}"
     );
