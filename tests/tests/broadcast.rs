@@ -1927,6 +1927,15 @@ async fn a_computer_that_stops_mid_show_still_gets_its_copy_and_replay() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The stop told, with its length: 6 s, give or take a look's time.
+    let told: Option<f64> = stderr
+        .split("the show stopped for about ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok());
+    assert!(
+        told.is_some_and(|s| (5.0..=8.0).contains(&s)) && stderr.contains("the computer slept"),
+        "the seller is told the show stood still 6 s: {stderr}"
+    );
     assert!(
         !stderr.contains("too busy") && !stdout.contains("skipped"),
         "no frames were made to be skipped: {stdout}\n{stderr}"

@@ -262,6 +262,9 @@ pub async fn go_live(
     let mut last_drops = 0u64;
     let mut space = SpaceWatch::default();
     let mut busy = LossWatch::default();
+    let mut stops = StopWatch::default();
+    let mut stop_looks = tokio::time::interval(StopWatch::EVERY);
+    stop_looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut disk = DiskWatch::default();
     let mut slow: HashMap<usize, LossWatch> = HashMap::new();
     // The server's view when it ended the show itself (or it was ended elsewhere).
@@ -285,6 +288,16 @@ pub async fn go_live(
                 }
                 None => controls_open = false,
             },
+            _ = stop_looks.tick() => {
+                if let Some(stopped) = stops.look(std::time::SystemTime::now()) {
+                    tracing::warn!(
+                        "the show stopped for about {:.0} s: live-cast did not run (the computer \
+                         slept, froze or was stopped), so viewers saw the show stand still; it \
+                         goes on now",
+                        stopped.as_secs_f64()
+                    );
+                }
+            }
             _ = ticker.tick() => {
                 if let Err(e) = broadcast.poll() {
                     break Some(e);
@@ -895,6 +908,29 @@ impl LossWatch {
     }
 }
 
+/// Notices that live-cast did not run for a while (the computer slept, froze or was
+/// stopped): the wall clock went on much further between two looks than they are
+/// apart. (The monotonic clock stands still while the computer sleeps.)
+#[derive(Debug, Default)]
+struct StopWatch {
+    last: Option<std::time::SystemTime>,
+}
+
+impl StopWatch {
+    /// How often it looks.
+    const EVERY: Duration = Duration::from_millis(500);
+    /// Stops shorter than this are not told (a busy moment).
+    const TOLD_FROM: Duration = Duration::from_secs(3);
+
+    /// How long live-cast stood still since the last look (give or take a look's
+    /// time), when that is worth telling.
+    fn look(&mut self, now: std::time::SystemTime) -> Option<Duration> {
+        let last = self.last.replace(now)?;
+        let apart = now.duration_since(last).ok()?;
+        (apart > Self::EVERY + Self::TOLD_FROM).then(|| apart - Self::EVERY)
+    }
+}
+
 /// What to say when the server ended the show (`view`) while it was being broadcast.
 fn ended_elsewhere(view: &Stream) -> String {
     if view.end_reason == Some(live_core::EndReason::IngestLost) {
@@ -1379,6 +1415,33 @@ pub async fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_computer_that_stood_still_is_told_with_how_long() {
+        let t0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut w = StopWatch::default();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let told: Vec<Option<Duration>> = [0.0, 0.5, 1.1, 4.0, 10.5, 11.0, 10.0, 10.5]
+            .into_iter()
+            .map(|s| w.look(at(s)))
+            .collect();
+        assert_eq!(
+            told,
+            [
+                None,
+                None,
+                None,
+                // 2.9 s between two looks: a busy moment.
+                None,
+                // 6.5 s between two looks half a second apart: stood still 6 s.
+                Some(Duration::from_secs(6)),
+                None,
+                // The wall clock set back: nothing to tell.
+                None,
+                None,
+            ]
+        );
+    }
 
     #[test]
     fn running_out_of_recording_space_is_told_once_per_step() {
