@@ -255,8 +255,7 @@ impl Camera {
 
     /// Lets the camera go (the show is over).
     pub(crate) fn close(&self) {
-        let link = std::mem::replace(&mut self.feed().link, Link::Closed);
-        drop(link);
+        self.feed().link = Link::Closed;
     }
 }
 
@@ -332,15 +331,12 @@ impl Feed {
             "the camera stopped ({why}): viewers see black until it is back; check its \
              cable or connection, live-cast takes it back by itself"
         );
-        let link = std::mem::replace(
-            &mut self.link,
-            Link::Lost {
-                why,
-                next_try: Instant::now() + RETRY_EVERY,
-                opening: None,
-            },
-        );
-        drop(link);
+        // The camera is let go of as it goes out of the link (in a thread of its own).
+        self.link = Link::Lost {
+            why,
+            next_try: Instant::now() + RETRY_EVERY,
+            opening: None,
+        };
     }
 }
 
