@@ -942,20 +942,25 @@ impl Drop for SoundServer {
 }
 
 /// A PipeWire media server of the test's own (with its session manager and a D-Bus
-/// of its own), as desktops share cameras, with one camera on it, found by
-/// GStreamer's device monitor like any, that can be unplugged and plugged back in
-/// mid-show. The camera shows colour bars moving (a `videotestsrc` offered to
-/// PipeWire as a video source, as a virtual camera is). When PipeWire runs, GStreamer
-/// lists its devices only. Stopped on drop.
+/// of its own), as desktops share cameras and microphones, with one camera and one
+/// microphone on it, found by GStreamer's device monitor like any, each of which can be
+/// unplugged and plugged back in mid-show. The camera shows colour bars moving (a
+/// `videotestsrc` offered to PipeWire as a video source, as a virtual camera is); the
+/// microphone hears a tone (PipeWire's own test source). When PipeWire runs,
+/// GStreamer lists its devices only. Stopped on drop.
 pub struct PipeWire {
     dir: tempfile::TempDir,
     daemons: Vec<std::process::Child>,
     camera: Mutex<Option<std::process::Child>>,
+    /// The program holding the microphone (it goes with it).
+    microphone: Mutex<Option<std::process::Child>>,
 }
 
 impl PipeWire {
     /// The camera's id, as `live-cast devices` lists it.
     pub const CAMERA: &str = "feza-test-camera";
+    /// The microphone's id, as `live-cast devices` lists it.
+    pub const MICROPHONE: &str = "feza-test-pipewire-microphone";
 
     /// None (the test skips) where PipeWire is missing; under CI=true that fails.
     pub fn start() -> Option<Self> {
@@ -977,6 +982,7 @@ impl PipeWire {
             dir,
             daemons: Vec::new(),
             camera: Mutex::new(None),
+            microphone: Mutex::new(None),
         };
         let spawn = |server: &Self, program: &str, args: &[&str]| {
             std::process::Command::new(program)
@@ -1013,10 +1019,11 @@ impl PipeWire {
         // WirePlumber links a program's stream to the device it asks for.
         server.wait_for("wireplumber", || server.pw_cli_lists("WirePlumber"));
         server.plug();
+        server.plug_microphone();
         Some(server)
     }
 
-    /// The environment a program needs to reach this server's camera.
+    /// The environment a program needs to reach this server's devices.
     pub fn env(&self) -> [(&'static str, String); 2] {
         [
             ("XDG_RUNTIME_DIR", self.dir.path().display().to_string()),
@@ -1087,6 +1094,46 @@ impl PipeWire {
         });
     }
 
+    /// The microphone appears: PipeWire's test source (a tone), made by a `pw-cli`
+    /// that holds it while it runs.
+    pub fn plug_microphone(&self) {
+        use std::io::Write;
+        let mut holder = std::process::Command::new("pw-cli")
+            .envs(self.env())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pw-cli for the test microphone");
+        let create = format!(
+            "create-node adapter {{ factory.name=audiotestsrc \
+             library.name=audiotestsrc/libspa-audiotestsrc node.name={0} \
+             node.description={0} media.class=Audio/Source }}\n",
+            Self::MICROPHONE
+        );
+        holder
+            .stdin
+            .as_mut()
+            .expect("pw-cli's input")
+            .write_all(create.as_bytes())
+            .expect("ask pw-cli for the test microphone");
+        *self.microphone.lock().unwrap() = Some(holder);
+        self.wait_for("the test microphone", || {
+            self.pw_cli_lists(Self::MICROPHONE)
+        });
+    }
+
+    /// The microphone goes away, as a USB headset pulled out.
+    pub fn unplug_microphone(&self) {
+        if let Some(mut holder) = self.microphone.lock().unwrap().take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
+        }
+        self.wait_for("the test microphone's going", || {
+            !self.pw_cli_lists(Self::MICROPHONE)
+        });
+    }
+
     /// The camera appears, its test picture made into `caps` (a gst-launch chain).
     fn provide(&self, caps: &[&str]) {
         let mut args = vec![
@@ -1119,11 +1166,13 @@ impl PipeWire {
 
 impl Drop for PipeWire {
     fn drop(&mut self) {
-        if let Ok(mut camera) = self.camera.lock()
-            && let Some(mut c) = camera.take()
-        {
-            let _ = c.kill();
-            let _ = c.wait();
+        for device in [&self.camera, &self.microphone] {
+            if let Ok(mut device) = device.lock()
+                && let Some(mut d) = device.take()
+            {
+                let _ = d.kill();
+                let _ = d.wait();
+            }
         }
         for daemon in self.daemons.iter_mut().rev() {
             let _ = daemon.kill();

@@ -8,12 +8,15 @@
 //! The mixer always has the silence to go on with: when the microphone fails, its bin
 //! is cut loose and the show carries on silent, every connection and the recording
 //! untouched; the microphone is looked for again every two seconds and, once it is
-//! back, a new bin for it joins the mixer.
+//! back, a new bin for it joins the mixer. Some microphones fail with an error when
+//! they go; others (a microphone shared through PipeWire) just send nothing more: one
+//! not heard from at two looks a second or more apart, the last more than three
+//! seconds after it was last heard from, is taken for gone.
 
 use crate::devices::{DeviceKind, open};
 use crate::{MediaError, element};
 use gst::prelude::*;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Elements of the microphone's bin are named so: their errors are not the show's.
@@ -21,6 +24,9 @@ pub(crate) const PREFIX: &str = "feza-microphone-";
 
 /// How often a lost microphone is looked for.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// A microphone that sent nothing for this long (seen twice) is taken for gone.
+const SILENT_FOR: Duration = Duration::from_secs(3);
 
 pub(crate) struct Microphone {
     id: String,
@@ -30,8 +36,43 @@ pub(crate) struct Microphone {
 }
 
 enum State {
-    Open(gst::Bin),
-    Lost { why: String, next_try: Instant },
+    Open {
+        bin: gst::Bin,
+        heard: Heard,
+        /// When it was first seen not heard from lately, and when it was last heard
+        /// from then.
+        suspect: Option<(Instant, Instant)>,
+    },
+    Lost {
+        why: String,
+        next_try: Instant,
+    },
+}
+
+impl State {
+    fn open((bin, heard): (gst::Bin, Heard)) -> Self {
+        Self::Open {
+            bin,
+            heard,
+            suspect: None,
+        }
+    }
+}
+
+/// When a microphone's bin last put out sound.
+#[derive(Clone)]
+struct Heard(Arc<Mutex<Instant>>);
+
+impl Heard {
+    fn now() -> Self {
+        Self(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Instant> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Microphone {
@@ -54,7 +95,8 @@ impl Microphone {
         silence.set_property_from_str("wave", "silence");
         let silence_caps = element("capsfilter", "feza-audio-silence-caps")?;
         silence_caps.set_property("caps", caps);
-        let bin = device_bin(id, caps)?;
+        let opened = device_bin(id, caps)?;
+        let bin = opened.0.clone();
         // The device's clock would be the show's, and go away with it (every other
         // part waiting on a clock that stopped): the show keeps the system's.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
@@ -66,7 +108,7 @@ impl Microphone {
             id: id.to_owned(),
             mixer: mixer.clone(),
             caps: caps.clone(),
-            state: Mutex::new(State::Open(bin)),
+            state: Mutex::new(State::open(opened)),
         };
         Ok((mic, mixer))
     }
@@ -84,7 +126,7 @@ impl Microphone {
     /// Why the microphone is not heard, while it is away.
     pub(crate) fn lost(&self) -> Option<String> {
         match &*self.state() {
-            State::Open(_) => None,
+            State::Open { .. } => None,
             State::Lost { why, .. } => Some(why.clone()),
         }
     }
@@ -94,28 +136,60 @@ impl Microphone {
     /// a bin already cut loose changes nothing.
     pub(crate) fn failed(&self, pipeline: &gst::Pipeline, src: &gst::Object, why: &str) {
         let mut state = self.state();
-        let State::Open(bin) = &*state else {
+        let State::Open { bin, .. } = &*state else {
             return;
         };
         if !src.has_as_ancestor(bin) && src != bin.upcast_ref::<gst::Object>() {
             return;
         }
+        self.lose(&mut state, pipeline, why);
+    }
+
+    /// The microphone is gone: cut loose, and looked for from now on.
+    fn lose(&self, state: &mut State, pipeline: &gst::Pipeline, why: &str) {
         tracing::warn!(
             microphone = %self.id,
             "the microphone stopped ({why}): viewers hear silence until it is back; \
              check its cable or connection, live-cast takes it back by itself"
         );
-        remove(pipeline, bin, &self.mixer);
+        if let State::Open { bin, .. } = state {
+            remove(pipeline, bin, &self.mixer);
+        }
         *state = State::Lost {
             why: why.to_owned(),
             next_try: Instant::now() + RETRY_EVERY,
         };
     }
 
-    /// Looks for a lost microphone (at most every two seconds) and, when it is there
-    /// again, lets the show hear it.
+    /// A microphone that sends nothing any more is taken for gone: not heard from at
+    /// two looks a second or more apart, the last more than [`SILENT_FOR`] after it
+    /// was last heard from. (A computer that stood still, froze or slept, has its
+    /// microphone heard again right after: seen stale once, not twice.)
+    fn watch(&self, state: &mut State, pipeline: &gst::Pipeline) {
+        let State::Open { heard, suspect, .. } = state else {
+            return;
+        };
+        let (now, last) = (Instant::now(), *heard.lock());
+        if now.duration_since(last) <= SILENT_FOR {
+            *suspect = None;
+            return;
+        }
+        match *suspect {
+            Some((since, then)) if then == last => {
+                if now.duration_since(since) >= Duration::from_secs(1) {
+                    let why = format!("it sent no sound for {} s", SILENT_FOR.as_secs());
+                    self.lose(state, pipeline, &why);
+                }
+            }
+            _ => *suspect = Some((now, last)),
+        }
+    }
+
+    /// Notices a microphone that sends nothing any more; looks for a lost one (at most
+    /// every two seconds) and, when it is there again, lets the show hear it.
     pub(crate) fn retry(&self, pipeline: &gst::Pipeline) {
         let mut state = self.state();
+        self.watch(&mut state, pipeline);
         let State::Lost { next_try, .. } = &mut *state else {
             return;
         };
@@ -123,9 +197,10 @@ impl Microphone {
             return;
         }
         *next_try = Instant::now() + RETRY_EVERY;
-        let Ok(bin) = device_bin(&self.id, &self.caps) else {
+        let Ok(opened) = device_bin(&self.id, &self.caps) else {
             return;
         };
+        let bin = opened.0.clone();
         let joined = pipeline
             .add(&bin)
             .map_err(|e| e.to_string())
@@ -138,7 +213,7 @@ impl Microphone {
         match joined {
             Ok(()) => {
                 tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
-                *state = State::Open(bin);
+                *state = State::open(opened);
             }
             Err(e) => {
                 tracing::debug!(microphone = %self.id, "the microphone is not back yet: {e}");
@@ -148,8 +223,9 @@ impl Microphone {
     }
 }
 
-/// The microphone's own bin: the device, converted to `caps`.
-fn device_bin(id: &str, caps: &gst::Caps) -> Result<gst::Bin, MediaError> {
+/// The microphone's own bin: the device, converted to `caps`; and when it last put
+/// out sound.
+fn device_bin(id: &str, caps: &gst::Caps) -> Result<(gst::Bin, Heard), MediaError> {
     let bin = gst::Bin::with_name(&format!("{PREFIX}bin"));
     let (device, _) = open(id, DeviceKind::Microphone, &format!("{PREFIX}device"))?;
     let convert = element("audioconvert", &format!("{PREFIX}convert"))?;
@@ -161,9 +237,15 @@ fn device_bin(id: &str, caps: &gst::Caps) -> Result<gst::Bin, MediaError> {
     let pad = filter
         .static_pad("src")
         .ok_or_else(|| MediaError::Pipeline("capsfilter without a src pad".into()))?;
+    let heard = Heard::now();
+    let noted = heard.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        *noted.lock() = Instant::now();
+        gst::PadProbeReturn::Ok
+    });
     let ghost = gst::GhostPad::with_target(&pad)?;
     bin.add_pad(&ghost)?;
-    Ok(bin)
+    Ok((bin, heard))
 }
 
 /// Takes `bin` out of the pipeline and gives its mixer pad back.
