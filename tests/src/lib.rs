@@ -1084,11 +1084,7 @@ impl PipeWire {
 
     /// The camera goes away, as a USB camera pulled out.
     pub fn unplug(&self) {
-        if let Some(mut camera) = self.camera.lock().unwrap().take() {
-            // SIGKILL ends a stopped process too.
-            let _ = camera.kill();
-            let _ = camera.wait();
-        }
+        stop(&self.camera);
         self.wait_for("the test camera's going", || {
             !self.pw_cli_lists(Self::CAMERA)
         });
@@ -1125,10 +1121,7 @@ impl PipeWire {
 
     /// The microphone goes away, as a USB headset pulled out.
     pub fn unplug_microphone(&self) {
-        if let Some(mut holder) = self.microphone.lock().unwrap().take() {
-            let _ = holder.kill();
-            let _ = holder.wait();
-        }
+        stop(&self.microphone);
         self.wait_for("the test microphone's going", || {
             !self.pw_cli_lists(Self::MICROPHONE)
         });
@@ -1166,18 +1159,25 @@ impl PipeWire {
 
 impl Drop for PipeWire {
     fn drop(&mut self) {
-        for device in [&self.camera, &self.microphone] {
-            if let Ok(mut device) = device.lock()
-                && let Some(mut d) = device.take()
-            {
-                let _ = d.kill();
-                let _ = d.wait();
-            }
-        }
+        stop(&self.camera);
+        stop(&self.microphone);
         for daemon in self.daemons.iter_mut().rev() {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
+    }
+}
+
+/// Ends the program holding a test device, if one runs (SIGKILL ends a stopped one
+/// too): the device goes with it.
+fn stop(device: &Mutex<Option<std::process::Child>>) {
+    let holder = device
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(mut holder) = holder {
+        let _ = holder.kill();
+        let _ = holder.wait();
     }
 }
 
