@@ -1058,6 +1058,12 @@ impl PipeWire {
         self.provide(&["video/x-raw,format=YUY2,width=640,height=360,framerate=30/1"]);
     }
 
+    /// The camera appears giving a small picture slowly, as an old webcam does (or a
+    /// laptop's in low light): the same bars, 320×240 at 15 frames a second.
+    pub fn plug_small(&self) {
+        self.provide(&["video/x-raw,format=YUY2,width=320,height=240,framerate=15/1"]);
+    }
+
     /// The camera appears giving its picture as JPEG only (as many USB cameras give
     /// their larger sizes at full rate): the same bars, 640×360 at 30 frames a second.
     pub fn plug_jpeg(&self) {

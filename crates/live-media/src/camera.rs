@@ -16,6 +16,7 @@
 //! camera gets its time to send again after the stop.
 
 use crate::devices::{DeviceKind, open};
+use crate::profile::VideoProfile;
 use crate::{MediaError, element, paced};
 use gst::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,6 +173,12 @@ impl Device {
         }
     }
 
+    /// What the camera gives, before it is made into the show's picture.
+    fn given(&self) -> Option<gst::Caps> {
+        let device = self.pipeline.by_name("feza-camera-device")?;
+        device.src_pads().first()?.current_caps()
+    }
+
     /// The camera pipeline's first error, if it had one.
     fn error(&self) -> Option<String> {
         let msg = self
@@ -204,6 +211,14 @@ impl Camera {
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build();
         let (device, first, camera_name) = Device::open(id, &wanted, fps)?;
+        if let Some(given) = device.given() {
+            tracing::debug!(camera = id, %given, "the camera gives");
+            if let Some(s) = given.structure(0) {
+                for shortfall in shortfalls(s, width, height, fps) {
+                    tracing::warn!(camera = id, "{shortfall}");
+                }
+            }
+        }
         // The camera's colours as it gave them (a camera that comes back is made the
         // same), at the show's rate.
         let mut caps = device
@@ -413,6 +428,70 @@ fn mode(offered: Option<&gst::Caps>, wanted: &gst::Caps, fps: u32) -> Option<(gs
     .find(|(mode, _)| offered.can_intersect(mode))
 }
 
+/// What a seller should know of a camera giving `given` (its picture's size and
+/// rate) to a show of `width`×`height` at `fps`: a picture smaller than the show's is
+/// enlarged (softer than the show's size promises, for the same bandwidth), and a
+/// camera slower than the show has its frames shown more than once.
+fn shortfalls(given: &gst::StructureRef, width: u32, height: u32, fps: u32) -> Vec<String> {
+    let mut said = Vec::new();
+    let size = (
+        given
+            .get::<i32>("width")
+            .ok()
+            .and_then(|w| u32::try_from(w).ok()),
+        given
+            .get::<i32>("height")
+            .ok()
+            .and_then(|h| u32::try_from(h).ok()),
+    );
+    // Shown whole at square pixels, the picture is enlarged only when it is smaller
+    // than the show both ways.
+    let enlarged = |p: &VideoProfile, (w, h): (u32, u32)| w < p.width && h < p.height;
+    if let (Some(w), Some(h)) = size
+        && w > 0
+        && enlarged(
+            &VideoProfile {
+                width,
+                height,
+                ..VideoProfile::default()
+            },
+            (w, h),
+        )
+    {
+        let lighter = VideoProfile::NAMED
+            .iter()
+            .find(|(_, p)| p.width * p.height < width * height && !enlarged(p, (w, h)))
+            .map_or(String::new(), |(name, _)| {
+                format!("; profile {name} shows it as sharp for less bandwidth")
+            });
+        said.push(format!(
+            "the camera gives a picture of {w}×{h} and the show is {width}×{height}: \
+             viewers see it enlarged, softer than the show's size promises; a camera \
+             giving {width}×{height} or more looks sharper{lighter}"
+        ));
+    }
+    if let Ok(rate) = given.get::<gst::Fraction>("framerate")
+        && rate.numer() > 0
+        && rate.denom() > 0
+    {
+        let rate = f64::from(rate.numer()) / f64::from(rate.denom());
+        // 29.97 is 30 for a camera.
+        if rate < f64::from(fps) * 1000.0 / 1001.0 - 0.001 {
+            let rate = if rate.fract() < 0.05 {
+                format!("{rate:.0}")
+            } else {
+                format!("{rate:.1}")
+            };
+            said.push(format!(
+                "the camera gives {rate} frames a second and the show runs at {fps}: its \
+                 frames are shown more than once, so motion looks less smooth (more light \
+                 or another camera may help)"
+            ));
+        }
+    }
+    said
+}
+
 /// What a camera that offers `offered` gives, when it is nothing that can be shown
 /// (neither a raw nor a JPEG picture: an H.264-only camera, say).
 fn unusable(offered: &gst::Caps) -> Option<String> {
@@ -509,6 +588,48 @@ mod tests {
             unusable(&gst::Caps::new_empty()),
             None,
             "says nothing: tried"
+        );
+    }
+
+    /// What the seller is told of a camera giving `given` to a 1280×720 show at 30.
+    fn told(given: &str) -> Vec<String> {
+        shortfalls(caps(given).structure(0).unwrap(), 1280, 720, 30)
+    }
+
+    #[test]
+    fn a_camera_smaller_than_the_show_is_said_with_the_profile_that_fits_it() {
+        let said = told("video/x-raw, width=640, height=480, framerate=30/1");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("640×480"), "{}", said[0]);
+        assert!(said[0].contains("profile 480p30"), "{}", said[0]);
+        let said = told("image/jpeg, width=320, height=240, framerate=30/1");
+        assert!(said[0].contains("320×240"), "{}", said[0]);
+        assert!(!said[0].contains("profile"), "none fits: {}", said[0]);
+    }
+
+    #[test]
+    fn a_camera_as_large_as_the_show_one_way_is_not_said_to_be_enlarged() {
+        // 4:3 at the show's height: shown whole with bars, never enlarged.
+        for given in [
+            "video/x-raw, width=960, height=720, framerate=30/1",
+            "video/x-raw, width=1920, height=1080, framerate=30/1",
+            "image/jpeg, width=1280, height=720, framerate=30000/1001",
+        ] {
+            assert_eq!(told(given), Vec::<String>::new(), "{given}");
+        }
+    }
+
+    #[test]
+    fn a_camera_slower_than_the_show_is_said() {
+        let said = told("video/x-raw, width=1280, height=720, framerate=15/1");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("gives 15 frames a second"), "{}", said[0]);
+        let said = told("video/x-raw, width=1280, height=720, framerate=15/2");
+        assert!(said[0].contains("gives 7.5 frames"), "{}", said[0]);
+        // A camera whose rate varies says 0/1: nothing to tell.
+        assert_eq!(
+            told("video/x-raw, width=1280, height=720, framerate=0/1"),
+            Vec::<String>::new()
         );
     }
 
