@@ -1080,12 +1080,7 @@ impl PipeWire {
     /// program holds or that hung.
     pub fn hang(&self) {
         let camera = self.camera.lock().unwrap();
-        let pid = camera.as_ref().expect("the camera is plugged in").id();
-        let stopped = std::process::Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(stopped, "could not stop the test camera");
+        hang(camera.as_ref().expect("the camera is plugged in"));
     }
 
     /// The camera goes away, as a USB camera pulled out.
@@ -1123,6 +1118,30 @@ impl PipeWire {
         self.wait_for("the test microphone", || {
             self.pw_cli_lists(Self::MICROPHONE)
         });
+    }
+
+    /// A microphone of the same name appears that hangs: listed, but its program
+    /// stopped (a sound device whose driver hung), so it never starts nor sends: a
+    /// virtual source (`pw-loopback`), stopped once listed.
+    pub fn plug_hung_microphone(&self) {
+        let holder = std::process::Command::new("pw-loopback")
+            .arg("--capture-props=media.class=Audio/Sink node.name=feza-test-loopback-in")
+            .arg(format!(
+                "--playback-props=media.class=Audio/Source node.name={0} node.description={0}",
+                Self::MICROPHONE
+            ))
+            .envs(self.env())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pw-loopback for the hung microphone");
+        let mut microphone = self.microphone.lock().unwrap();
+        let holder = microphone.insert(holder);
+        self.wait_for("the hung microphone", || {
+            self.pw_cli_lists(Self::MICROPHONE)
+        });
+        hang(holder);
     }
 
     /// The microphone goes away, as a USB headset pulled out.
@@ -1172,6 +1191,16 @@ impl Drop for PipeWire {
             let _ = daemon.wait();
         }
     }
+}
+
+/// Stops (SIGSTOP) the program holding a test device: the device stays listed but
+/// hangs.
+fn hang(holder: &std::process::Child) {
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &holder.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(stopped, "could not stop the test device's program");
 }
 
 /// Ends the program holding a test device, if one runs (SIGKILL ends a stopped one

@@ -1493,6 +1493,76 @@ async fn a_pipewire_microphone_pulled_out_mid_show_is_heard_again_once_back() {
     assert_heard_again(&mp4, 13.0);
 }
 
+/// A microphone that hangs mid-show (listed again, but it never starts: its driver
+/// hung) held live-cast's every step: no more stats, and the show could not end, by
+/// Ctrl-C or its duration. The show goes on now, silent, the seller told once and not
+/// told it is back until it is heard; once a working microphone of that name is back,
+/// it is heard again, and the show ends on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microphone_that_hangs_mid_show_neither_stops_the_show_nor_flaps() {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
+        return;
+    };
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = ["--microphone", feza_tests::PipeWire::MICROPHONE];
+    let child = pipewire_go_live(
+        &app,
+        &token,
+        &pipewire,
+        &dir,
+        "Hung microphone",
+        device,
+        "30s",
+    )
+    .spawn()
+    .unwrap();
+    let id = app.first_live_show(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pipewire.unplug_microphone();
+    pipewire.plug_hung_microphone();
+    // Found gone 5-7 s after it went, then looked for every 2 s: tried hung at least
+    // three times.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    pipewire.unplug_microphone();
+    pipewire.plug_microphone();
+    let out = output_within(child, 45, "the show ends on time").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("show {id} ended (archived)")),
+        "{stdout}"
+    );
+    for l in stderr.lines().filter(|l| l.contains("microphone")) {
+        eprintln!("{l}");
+    }
+    assert_eq!(
+        stderr.matches("the microphone stopped").count(),
+        1,
+        "told once: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("the microphone is back").count(),
+        1,
+        "back once, when heard: {stderr}"
+    );
+    let stats: Vec<&str> = stdout.lines().filter(|l| l.contains(" | show ")).collect();
+    // A stats line every 2 s through the whole show, the hung microphone's time too.
+    assert!(stats.len() >= 13, "stats all along: {stats:#?}");
+    assert!(
+        stats.last().is_some_and(|l| !l.contains("mic LOST")),
+        "heard again by the end: {stats:#?}"
+    );
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    // Silent from its going (5 s) until the working one is back (14 s later), found
+    // and heard: at most 5 s more.
+    assert_heard_again(&mp4, 21.0);
+}
+
 /// The tone (once the microphone has started, in its first second or two), then
 /// silence from the unplugging (6 s) until the microphone is found again (looked for
 /// every 2 s, then started again), then the tone to the end: a silence of 5 s to
@@ -1616,14 +1686,8 @@ async fn camera_show(
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
-    let child = live_cast_go_live(&app, &token)
-        .args(["--title", title, "--profile", "360p30"])
-        .args(["--source", feza_tests::PipeWire::CAMERA])
-        .args(["--no-progressive-upload", "--keep-recording"])
-        .args(["--duration", duration])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .envs(pipewire.env())
+    let device = ["--source", feza_tests::PipeWire::CAMERA];
+    let child = pipewire_go_live(&app, &token, pipewire, &dir, title, device, duration)
         .spawn()
         .unwrap();
     let out = output_within(child, 60, "the show ends by itself").await;
@@ -1635,6 +1699,28 @@ async fn camera_show(
         .unwrap_or_else(|| panic!("no MP4 copy: {said}"));
     let mp4 = mp4.to_owned();
     (dir, said, mp4)
+}
+
+/// A 360p30 go-live of `duration` from `device` (its flag and id) on the test's
+/// PipeWire server, its recording kept in `dir`.
+fn pipewire_go_live(
+    app: &feza_tests::TestApp,
+    token: &str,
+    pipewire: &feza_tests::PipeWire,
+    dir: &tempfile::TempDir,
+    title: &str,
+    device: [&str; 2],
+    duration: &str,
+) -> tokio::process::Command {
+    let mut cmd = live_cast_go_live(app, token);
+    cmd.args(["--title", title, "--profile", "360p30"])
+        .args(device)
+        .args(["--no-progressive-upload", "--keep-recording"])
+        .args(["--duration", duration])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(pipewire.env());
+    cmd
 }
 
 /// A camera that is there but sends no picture (another program holds it, or it
@@ -1649,13 +1735,8 @@ async fn a_camera_that_sends_no_picture_is_a_clear_error_before_the_show_is_anno
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
-    let child = live_cast_go_live(&app, &token)
-        .args(["--title", "Hung camera", "--profile", "360p30"])
-        .args(["--source", feza_tests::PipeWire::CAMERA])
-        .args(["--duration", "10s"])
-        .arg("--record-dir")
-        .arg(dir.path())
-        .envs(pipewire.env())
+    let device = ["--source", feza_tests::PipeWire::CAMERA];
+    let child = pipewire_go_live(&app, &token, &pipewire, &dir, "Hung camera", device, "10s")
         .spawn()
         .unwrap();
     let out = output_within(child, 30, "live-cast gives up on the camera").await;

@@ -462,6 +462,9 @@ impl Broadcast {
         let duration = self.duration();
         // Errors not yet seen (a recording that just failed) first.
         let fatal = self.poll().err();
+        if let Some(mic) = &self.microphone {
+            mic.end(&self.pipeline);
+        }
         self.pipeline.send_event(gst::event::Eos::new());
         let outcome = self.drain();
         if let Some(camera) = &self.camera {

@@ -12,11 +12,18 @@
 //! they go; others (a microphone shared through PipeWire) just send nothing more: one
 //! not heard from at two looks a second or more apart, the last more than three
 //! seconds after it was last heard from, is taken for gone.
+//!
+//! A microphone found again is started, and a lost one stopped, in a thread of its
+//! own: a device that hangs holds its start (a PipeWire node whose program hung held
+//! it 30 s) and would hold the show's every step with it. A microphone is said to be
+//! back once it is heard, not once it is found: one that hangs stays lost, and is not
+//! said to come and go every few seconds.
 
 use crate::devices::{DeviceKind, open};
 use crate::{MediaError, element};
 use gst::prelude::*;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 /// Elements of the microphone's bin are named so: their errors are not the show's.
@@ -28,11 +35,17 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 /// A microphone that sent nothing for this long (seen twice) is taken for gone.
 const SILENT_FOR: Duration = Duration::from_secs(3);
 
+/// A microphone found again is not looked for once more while this many of its
+/// starts have not returned (a device that hangs: no pile of stuck threads).
+const STARTS_HELD_AT_MOST: usize = 3;
+
 pub(crate) struct Microphone {
     id: String,
     mixer: gst::Element,
     caps: gst::Caps,
     state: Mutex<State>,
+    /// Starts of the microphone under way (each in a thread of its own).
+    starting: Arc<AtomicUsize>,
 }
 
 enum State {
@@ -42,11 +55,24 @@ enum State {
         /// When it was first seen not heard from lately, and when it was last heard
         /// from then.
         suspect: Option<(Instant, Instant)>,
+        /// Found again after it was lost, and not heard yet.
+        coming: Option<Coming>,
     },
     Lost {
         why: String,
         next_try: Instant,
     },
+}
+
+/// A microphone found again, being started, not yet heard: still lost to viewers.
+struct Coming {
+    /// Why it was lost.
+    why: String,
+    /// When it was found, and when it was last heard from then.
+    found: Instant,
+    last: Instant,
+    /// How its start went, once it returns.
+    started: mpsc::Receiver<Result<(), String>>,
 }
 
 impl State {
@@ -55,6 +81,7 @@ impl State {
             bin,
             heard,
             suspect: None,
+            coming: None,
         }
     }
 }
@@ -109,6 +136,7 @@ impl Microphone {
             mixer: mixer.clone(),
             caps: caps.clone(),
             state: Mutex::new(State::open(opened)),
+            starting: Arc::new(AtomicUsize::new(0)),
         };
         Ok((mic, mixer))
     }
@@ -123,11 +151,29 @@ impl Microphone {
         &self.id
     }
 
-    /// Why the microphone is not heard, while it is away.
+    /// Why the microphone is not heard, while it is away (found again, until heard).
     pub(crate) fn lost(&self) -> Option<String> {
         match &*self.state() {
-            State::Open { .. } => None,
-            State::Lost { why, .. } => Some(why.clone()),
+            State::Open { coming: None, .. } => None,
+            State::Open {
+                coming: Some(Coming { why, .. }),
+                ..
+            }
+            | State::Lost { why, .. } => Some(why.clone()),
+        }
+    }
+
+    /// The show ends: a microphone found again but not heard (its start may hang) is
+    /// let go of, so that the end of the show does not wait for its sound.
+    pub(crate) fn end(&self, pipeline: &gst::Pipeline) {
+        let mut state = self.state();
+        if let State::Open {
+            coming: Some(coming),
+            ..
+        } = &*state
+        {
+            let why = coming.why.clone();
+            self.lose(&mut state, pipeline, &why);
         }
     }
 
@@ -145,18 +191,26 @@ impl Microphone {
         self.lose(&mut state, pipeline, why);
     }
 
-    /// The microphone is gone: cut loose, and looked for from now on.
+    /// The microphone is gone: cut loose, and looked for from now on. One found again
+    /// but never heard goes quietly: the seller was not told it was back.
     fn lose(&self, state: &mut State, pipeline: &gst::Pipeline, why: &str) {
-        tracing::warn!(
-            microphone = %self.id,
-            "the microphone stopped ({why}): viewers hear silence until it is back; \
-             check its cable or connection, live-cast takes it back by itself"
-        );
-        if let State::Open { bin, .. } = state {
+        let mut why = why.to_owned();
+        if let State::Open { bin, coming, .. } = state {
+            match coming.take() {
+                Some(coming) => {
+                    tracing::debug!(microphone = %self.id, "the microphone found again is not heard ({why})");
+                    why = coming.why;
+                }
+                None => tracing::warn!(
+                    microphone = %self.id,
+                    "the microphone stopped ({why}): viewers hear silence until it is back; \
+                     check its cable or connection, live-cast takes it back by itself"
+                ),
+            }
             remove(pipeline, bin, &self.mixer);
         }
         *state = State::Lost {
-            why: why.to_owned(),
+            why,
             next_try: Instant::now() + RETRY_EVERY,
         };
     }
@@ -166,10 +220,39 @@ impl Microphone {
     /// was last heard from. (A computer that stood still, froze or slept, has its
     /// microphone heard again right after: seen stale once, not twice.)
     fn watch(&self, state: &mut State, pipeline: &gst::Pipeline) {
-        let State::Open { heard, suspect, .. } = state else {
+        let State::Open {
+            heard,
+            suspect,
+            coming,
+            ..
+        } = state
+        else {
             return;
         };
         let (now, last) = (Instant::now(), *heard.lock());
+        if let Some(c) = coming {
+            // Found again: back once heard; let go of (quietly) if its start failed or
+            // it is not heard within SILENT_FOR (a device that hangs).
+            let failed = match c.started.try_recv() {
+                Ok(Err(e)) => Some(format!("it would not start: {e}")),
+                Ok(Ok(())) | Err(mpsc::TryRecvError::Empty | mpsc::TryRecvError::Disconnected) => {
+                    None
+                }
+            };
+            if last != c.last {
+                tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
+                *coming = None;
+            } else if let Some(why) = failed {
+                self.lose(state, pipeline, &why);
+                return;
+            } else if now.duration_since(c.found) > SILENT_FOR {
+                let why = format!("it sent no sound for {} s", SILENT_FOR.as_secs());
+                self.lose(state, pipeline, &why);
+                return;
+            } else {
+                return;
+            }
+        }
         if now.duration_since(last) <= SILENT_FOR {
             *suspect = None;
             return;
@@ -186,40 +269,81 @@ impl Microphone {
     }
 
     /// Notices a microphone that sends nothing any more; looks for a lost one (at most
-    /// every two seconds) and, when it is there again, lets the show hear it.
+    /// every two seconds) and, when it is there again, starts it (in a thread of its
+    /// own) and lets the show hear it once it is heard.
     pub(crate) fn retry(&self, pipeline: &gst::Pipeline) {
         let mut state = self.state();
         self.watch(&mut state, pipeline);
-        let State::Lost { next_try, .. } = &mut *state else {
+        let State::Lost { why, next_try } = &mut *state else {
             return;
         };
-        if Instant::now() < *next_try {
+        if Instant::now() < *next_try || self.starting.load(Ordering::SeqCst) >= STARTS_HELD_AT_MOST
+        {
             return;
         }
         *next_try = Instant::now() + RETRY_EVERY;
-        let Ok(opened) = device_bin(&self.id, &self.caps) else {
-            return;
+        let why = why.clone();
+        let opened = match device_bin(&self.id, &self.caps) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::debug!(microphone = %self.id, "the microphone is not back yet: {e}");
+                return;
+            }
         };
         let bin = opened.0.clone();
+        // The pipeline's own state changes (the show's end) leave it alone while it
+        // starts: they would wait for a start that hangs.
+        bin.set_locked_state(true);
         let joined = pipeline
             .add(&bin)
             .map_err(|e| e.to_string())
             .and_then(|()| bin.link(&self.mixer).map_err(|e| e.to_string()))
-            .and_then(|()| {
-                bin.sync_state_with_parent()
-                    .map_err(|e| e.to_string())
-                    .map(drop)
-            });
+            .and_then(|()| self.start(&bin).map_err(|e| e.to_string()));
         match joined {
-            Ok(()) => {
-                tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
-                *state = State::open(opened);
+            Ok(started) => {
+                tracing::debug!(microphone = %self.id, "the microphone is found again: starting it");
+                let last = *opened.1.lock();
+                let mut open = State::open(opened);
+                if let State::Open { coming, .. } = &mut open {
+                    *coming = Some(Coming {
+                        why,
+                        found: Instant::now(),
+                        last,
+                        started,
+                    });
+                }
+                *state = open;
             }
             Err(e) => {
                 tracing::debug!(microphone = %self.id, "the microphone is not back yet: {e}");
                 remove(pipeline, &bin, &self.mixer);
             }
         }
+    }
+
+    /// Starts `bin` in a thread of its own; how it went comes on the channel returned.
+    fn start(&self, bin: &gst::Bin) -> std::io::Result<mpsc::Receiver<Result<(), String>>> {
+        let (tx, rx) = mpsc::channel();
+        let (bin, starting) = (bin.clone(), self.starting.clone());
+        starting.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("feza-microphone-start".into())
+            .spawn({
+                let starting = starting.clone();
+                move || {
+                    let started = bin.set_state(gst::State::Playing);
+                    if started.is_ok() {
+                        // Started: it goes with the show from now on.
+                        bin.set_locked_state(false);
+                    }
+                    starting.fetch_sub(1, Ordering::SeqCst);
+                    let _ = tx.send(started.map(drop).map_err(|e| e.to_string()));
+                }
+            });
+        if spawned.is_err() {
+            starting.fetch_sub(1, Ordering::SeqCst);
+        }
+        spawned.map(|_| rx)
     }
 }
 
@@ -248,9 +372,9 @@ fn device_bin(id: &str, caps: &gst::Caps) -> Result<(gst::Bin, Heard), MediaErro
     Ok((bin, heard))
 }
 
-/// Takes `bin` out of the pipeline and gives its mixer pad back.
+/// Gives `bin`'s mixer pad back, takes it out of the pipeline and stops it (in a
+/// thread of its own: a device that hangs holds its stop too, as long as its start).
 fn remove(pipeline: &gst::Pipeline, bin: &gst::Bin, mixer: &gst::Element) {
-    let _ = bin.set_state(gst::State::Null);
     if let Some(src) = bin.static_pad("src")
         && let Some(peer) = src.peer()
     {
@@ -258,4 +382,13 @@ fn remove(pipeline: &gst::Pipeline, bin: &gst::Bin, mixer: &gst::Element) {
         mixer.release_request_pad(&peer);
     }
     let _ = pipeline.remove(bin);
+    let bin = bin.clone();
+    let stopping = std::thread::Builder::new()
+        .name("feza-microphone-stop".into())
+        .spawn(move || {
+            let _ = bin.set_state(gst::State::Null);
+        });
+    if let Err(e) = stopping {
+        tracing::debug!("the microphone is not stopped: {e}");
+    }
 }
