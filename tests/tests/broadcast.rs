@@ -1759,6 +1759,66 @@ async fn a_camera_that_sends_no_picture_is_a_clear_error_before_the_show_is_anno
     }
 }
 
+/// A microphone that is there but sends no sound at go-live (its driver hung) held
+/// go-live for 30 s, the show announced meanwhile and then called off. The show goes
+/// live now, on time, silent, and the seller is told once what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microphone_that_sends_no_sound_at_go_live_leaves_the_show_silent_and_says_so() {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
+        return;
+    };
+    pipewire.unplug_microphone();
+    pipewire.plug_hung_microphone();
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = ["--microphone", feza_tests::PipeWire::MICROPHONE];
+    let started = std::time::Instant::now();
+    let child = pipewire_go_live(
+        &app,
+        &token,
+        &pipewire,
+        &dir,
+        "Hung microphone",
+        device,
+        "10s",
+    )
+    .spawn()
+    .unwrap();
+    let id = app.first_live_show(Duration::from_secs(10)).await;
+    let out = output_within(child, 30, "the show ends on time").await;
+    let took = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("show {id} ended (archived)")),
+        "{stdout}"
+    );
+    assert!(took < 20.0, "a 10 s show took {took:.1} s");
+    assert_eq!(
+        stderr
+            .matches(
+                "the microphone gives no sound (it sent no sound for 3 s): viewers hear \
+                 silence until it does; check that no other program is using it"
+            )
+            .count(),
+        1,
+        "told once: {stderr}"
+    );
+    assert!(!stderr.contains("the microphone is back"), "{stderr}");
+    assert!(stdout.contains("mic LOST"), "the stats say so: {stdout}");
+    let mp4 = dir.path().join(format!("{id}.mp4"));
+    let mp4 = mp4.to_string_lossy().into_owned();
+    assert_gapless(&mp4, VideoProfile::P360_30.fps);
+    let audio = audio_span_s(&mp4);
+    let silent = feza_tests::probe::silent_spans(&mp4);
+    assert!(
+        matches!(silent[..], [(start, length)] if start < 0.1 && length > audio - 0.2),
+        "silent through the show: {silent:?} in {audio:.2} s"
+    );
+}
+
 /// A device pulled out of a show and plugged back in.
 struct Pulled<'a> {
     /// "camera" or "microphone", as live-cast names it.

@@ -284,6 +284,9 @@ impl Prepared {
             let _ = std::fs::remove_file(&recording);
             return Err(MediaError::Pipeline(cause.unwrap_or_else(|| e.to_string())));
         }
+        if let Some(mic) = &broadcast.microphone {
+            mic.start(&broadcast.pipeline);
+        }
         tracing::info!(recording = %broadcast.recording.display(), encoder = broadcast.encoder, "broadcast started");
         Ok(broadcast)
     }

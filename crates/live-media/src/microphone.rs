@@ -13,11 +13,12 @@
 //! not heard from at two looks a second or more apart, the last more than three
 //! seconds after it was last heard from, is taken for gone.
 //!
-//! A microphone found again is started, and a lost one stopped, in a thread of its
-//! own: a device that hangs holds its start (a PipeWire node whose program hung held
-//! it 30 s) and would hold the show's every step with it. A microphone is said to be
-//! back once it is heard, not once it is found: one that hangs stays lost, and is not
-//! said to come and go every few seconds.
+//! The microphone joins the show once the show has started, and whenever it is found
+//! again, started in a thread of its own, as a lost one is stopped: a device that
+//! hangs holds its start (a PipeWire node whose program hung held it 30 s) and would
+//! hold the show's every step with it. A microphone is said to be back once it is
+//! heard, not once it is found: one that hangs stays lost, and is not said to come and
+//! go every few seconds; one not heard at the show's start is said so.
 
 use crate::devices::{DeviceKind, open};
 use crate::{MediaError, element};
@@ -61,6 +62,8 @@ enum State {
     Lost {
         why: String,
         next_try: Instant,
+        /// Whether the seller was told it is lost (not, for one never heard yet).
+        told: bool,
     },
 }
 
@@ -68,6 +71,8 @@ enum State {
 struct Coming {
     /// Why it was lost.
     why: String,
+    /// Whether the seller was told it was lost (not, at the show's start).
+    told: bool,
     /// When it was found, and when it was last heard from then.
     found: Instant,
     last: Instant,
@@ -122,23 +127,34 @@ impl Microphone {
         silence.set_property_from_str("wave", "silence");
         let silence_caps = element("capsfilter", "feza-audio-silence-caps")?;
         silence_caps.set_property("caps", caps);
-        let opened = device_bin(id, caps)?;
-        let bin = opened.0.clone();
+        // There is such a microphone (a clear error when there is none); it joins the
+        // show once the show has started (`start`).
+        drop(device_bin(id, caps)?);
         // The device's clock would be the show's, and go away with it (every other
         // part waiting on a clock that stopped): the show keeps the system's.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
         pipeline.add_many([&silence, &silence_caps, &mixer])?;
-        pipeline.add(&bin)?;
         gst::Element::link_many([&silence, &silence_caps, &mixer])?;
-        bin.link(&mixer)?;
         let mic = Self {
             id: id.to_owned(),
             mixer: mixer.clone(),
             caps: caps.clone(),
-            state: Mutex::new(State::open(opened)),
+            state: Mutex::new(State::Lost {
+                why: "it gave no sound yet".to_owned(),
+                next_try: Instant::now(),
+                told: false,
+            }),
             starting: Arc::new(AtomicUsize::new(0)),
         };
         Ok((mic, mixer))
+    }
+
+    /// The show has started: the microphone joins it, started in a thread of its own
+    /// (a device that hangs holds its start, for 30 s or for ever, and would hold the
+    /// show's start with it). One not heard within a few seconds is said so, and
+    /// looked for as one that went away.
+    pub(crate) fn start(&self, pipeline: &gst::Pipeline) {
+        self.retry(pipeline);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -151,15 +167,20 @@ impl Microphone {
         &self.id
     }
 
-    /// Why the microphone is not heard, while it is away (found again, until heard).
+    /// Why the microphone is not heard, while it is away (found again, until heard),
+    /// once the seller was told.
     pub(crate) fn lost(&self) -> Option<String> {
         match &*self.state() {
-            State::Open { coming: None, .. } => None,
             State::Open {
-                coming: Some(Coming { why, .. }),
+                coming: Some(Coming {
+                    why, told: true, ..
+                }),
                 ..
             }
-            | State::Lost { why, .. } => Some(why.clone()),
+            | State::Lost {
+                why, told: true, ..
+            } => Some(why.clone()),
+            _ => None,
         }
     }
 
@@ -192,15 +213,27 @@ impl Microphone {
     }
 
     /// The microphone is gone: cut loose, and looked for from now on. One found again
-    /// but never heard goes quietly: the seller was not told it was back.
+    /// but never heard goes quietly: the seller was not told it was back. One never
+    /// heard since the show started is said once.
     fn lose(&self, state: &mut State, pipeline: &gst::Pipeline, why: &str) {
         let mut why = why.to_owned();
         if let State::Open { bin, coming, .. } = state {
             match coming.take() {
-                Some(coming) => {
+                Some(Coming {
+                    told: true,
+                    why: was,
+                    ..
+                }) => {
                     tracing::debug!(microphone = %self.id, "the microphone found again is not heard ({why})");
-                    why = coming.why;
+                    why = was;
                 }
+                Some(Coming { told: false, .. }) => tracing::warn!(
+                    microphone = %self.id,
+                    "the microphone gives no sound ({why}): viewers hear silence until it \
+                     does; check that no other program is using it and that it is not \
+                     muted, or pick another with `live-cast devices`; live-cast keeps \
+                     trying it"
+                ),
                 None => tracing::warn!(
                     microphone = %self.id,
                     "the microphone stopped ({why}): viewers hear silence until it is back; \
@@ -212,6 +245,7 @@ impl Microphone {
         *state = State::Lost {
             why,
             next_try: Instant::now() + RETRY_EVERY,
+            told: true,
         };
     }
 
@@ -240,7 +274,11 @@ impl Microphone {
                 }
             };
             if last != c.last {
-                tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
+                if c.told {
+                    tracing::info!(microphone = %self.id, "the microphone is back: viewers hear it again");
+                } else {
+                    tracing::debug!(microphone = %self.id, took = ?c.found.elapsed(), "the microphone is heard");
+                }
                 *coming = None;
             } else if let Some(why) = failed {
                 self.lose(state, pipeline, &why);
@@ -274,7 +312,12 @@ impl Microphone {
     pub(crate) fn retry(&self, pipeline: &gst::Pipeline) {
         let mut state = self.state();
         self.watch(&mut state, pipeline);
-        let State::Lost { why, next_try } = &mut *state else {
+        let State::Lost {
+            why,
+            next_try,
+            told,
+        } = &mut *state
+        else {
             return;
         };
         if Instant::now() < *next_try || self.starting.load(Ordering::SeqCst) >= STARTS_HELD_AT_MOST
@@ -282,7 +325,7 @@ impl Microphone {
             return;
         }
         *next_try = Instant::now() + RETRY_EVERY;
-        let why = why.clone();
+        let (why, told) = (why.clone(), *told);
         let opened = match device_bin(&self.id, &self.caps) {
             Ok(opened) => opened,
             Err(e) => {
@@ -290,7 +333,7 @@ impl Microphone {
                 return;
             }
         };
-        let bin = opened.0.clone();
+        let (bin, last) = (opened.0.clone(), *opened.1.lock());
         // The pipeline's own state changes (the show's end) leave it alone while it
         // starts: they would wait for a start that hangs.
         bin.set_locked_state(true);
@@ -298,15 +341,15 @@ impl Microphone {
             .add(&bin)
             .map_err(|e| e.to_string())
             .and_then(|()| bin.link(&self.mixer).map_err(|e| e.to_string()))
-            .and_then(|()| self.start(&bin).map_err(|e| e.to_string()));
+            .and_then(|()| self.start_bin(&bin).map_err(|e| e.to_string()));
         match joined {
             Ok(started) => {
                 tracing::debug!(microphone = %self.id, "the microphone is found again: starting it");
-                let last = *opened.1.lock();
                 let mut open = State::open(opened);
                 if let State::Open { coming, .. } = &mut open {
                     *coming = Some(Coming {
                         why,
+                        told,
                         found: Instant::now(),
                         last,
                         started,
@@ -322,7 +365,7 @@ impl Microphone {
     }
 
     /// Starts `bin` in a thread of its own; how it went comes on the channel returned.
-    fn start(&self, bin: &gst::Bin) -> std::io::Result<mpsc::Receiver<Result<(), String>>> {
+    fn start_bin(&self, bin: &gst::Bin) -> std::io::Result<mpsc::Receiver<Result<(), String>>> {
         let (tx, rx) = mpsc::channel();
         let (bin, starting) = (bin.clone(), self.starting.clone());
         starting.fetch_add(1, Ordering::SeqCst);
