@@ -1603,16 +1603,52 @@ async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back()
         lost: "camera LOST",
     };
     let (_dir, mp4) = pulled_out_mid_show(pulled, || pipewire.unplug(), || pipewire.plug()).await;
-    let video = video_span_s(&mp4);
     // The camera's bars, then black from the unplugging (6 s) until the camera is
     // found again (looked for every 2 s), then the bars to the end.
-    let black = feza_tests::probe::black_spans(&mp4);
+    assert_seen_again(&mp4, 5.0..=11.0);
+}
+
+/// A camera that hangs mid-show (listed, but its program stopped) and is then
+/// replaced by a working one of the same name (its program started again): black
+/// while it hangs, then its picture again, whatever its hung stop holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_hangs_mid_show_is_seen_again_once_it_works() {
+    let Some(pipewire) = feza_tests::PipeWire::start() else {
+        return;
+    };
+    let pulled = Pulled {
+        kind: "camera",
+        flag: "--source",
+        device: feza_tests::PipeWire::CAMERA,
+        env: pipewire.env().to_vec(),
+        told: "viewers see black",
+        lost: "camera LOST",
+    };
+    let (_dir, mp4) = pulled_out_mid_show(
+        pulled,
+        || pipewire.hang(),
+        || {
+            pipewire.unplug();
+            pipewire.plug();
+        },
+    )
+    .await;
+    // Frozen 1.5 s, then black until the working camera is found (6 s after the
+    // hang): 4.5 s and up to two looks more.
+    assert_seen_again(&mp4, 4.0..=11.0);
+}
+
+/// The camera's bars, then one stretch of black in the middle, as long as `lasts`,
+/// then the bars to the end.
+fn assert_seen_again(mp4: &str, lasts: std::ops::RangeInclusive<f64>) {
+    let video = video_span_s(mp4);
+    let black = feza_tests::probe::black_spans(mp4);
     eprintln!("black spans {black:?} in {video:.2} s");
     let [(start, length)] = black[..] else {
         panic!("one stretch of black, in the middle: {black:?}");
     };
     assert!(start > 3.0 && start + length < video - 3.0, "{black:?}");
-    assert!((5.0..=11.0).contains(&length), "{black:?}");
+    assert!(lasts.contains(&length), "{black:?}");
 }
 
 /// A camera that gives its picture as JPEG only (as many USB cameras give their

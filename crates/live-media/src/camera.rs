@@ -74,9 +74,20 @@ struct Device {
 type Opened = (Device, gst::Buffer, String);
 
 /// Cameras being let go of. Stopping a camera that went away or hung can take long,
-/// or for ever: it is done in a thread of its own, and a lost camera is not looked
-/// for again while one is still being stopped (no pile of stuck threads).
+/// or for ever (a hung camera's stop waits on its start): it is done in a thread of
+/// its own, and a lost camera is looked for less often while stops are held (every 2 s
+/// more for each), not at all once [`STOPS_HELD_AT_MOST`] are: a camera that hangs
+/// for long leaves no pile of stuck threads, and one that works again is still found.
 static STOPPING: AtomicUsize = AtomicUsize::new(0);
+
+/// See [`STOPPING`].
+const STOPS_HELD_AT_MOST: usize = 16;
+
+/// When a lost camera is looked for next, from `now`, while `stopping` stops are held.
+fn next_look(now: Instant, stopping: usize) -> Option<Instant> {
+    let spacing = u32::try_from(stopping.min(14)).unwrap_or(14) + 1;
+    (stopping < STOPS_HELD_AT_MOST).then(|| now + RETRY_EVERY * spacing)
+}
 
 impl Drop for Device {
     fn drop(&mut self) {
@@ -317,8 +328,10 @@ impl Feed {
                     }
                     Some(Err(mpsc::TryRecvError::Empty)) => None,
                     None => {
-                        if now >= *next_try && STOPPING.load(Ordering::SeqCst) == 0 {
-                            *next_try = now + RETRY_EVERY;
+                        if now >= *next_try
+                            && let Some(next) = next_look(now, STOPPING.load(Ordering::SeqCst))
+                        {
+                            *next_try = next;
                             *opening = look_for(&self.id, &self.name, &self.caps, self.fps);
                         }
                         None
@@ -631,6 +644,15 @@ mod tests {
             told("video/x-raw, width=1280, height=720, framerate=0/1"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_lost_camera_is_looked_for_less_often_while_stops_are_held_and_never_past_a_pile() {
+        let now = Instant::now();
+        assert_eq!(next_look(now, 0), Some(now + Duration::from_secs(2)));
+        assert_eq!(next_look(now, 2), Some(now + Duration::from_secs(6)));
+        assert_eq!(next_look(now, 15), Some(now + Duration::from_secs(30)));
+        assert_eq!(next_look(now, STOPS_HELD_AT_MOST), None);
     }
 
     #[test]
