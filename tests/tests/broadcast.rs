@@ -1453,14 +1453,7 @@ async fn a_microphone_pulled_out_mid_show_leaves_silence_and_is_heard_again_once
     let Some(sound) = feza_tests::SoundServer::start() else {
         return;
     };
-    let pulled = Pulled {
-        kind: "microphone",
-        flag: "--microphone",
-        device: feza_tests::SoundServer::MICROPHONE,
-        env: sound.env().to_vec(),
-        told: "viewers hear silence",
-        lost: "mic LOST",
-    };
+    let pulled = Pulled::microphone(feza_tests::SoundServer::MICROPHONE, sound.env());
     let (_dir, mp4) = pulled_out_mid_show(pulled, || sound.unplug(), || sound.plug()).await;
     assert_heard_again(&mp4, 11.0);
 }
@@ -1473,14 +1466,7 @@ async fn a_pipewire_microphone_pulled_out_mid_show_is_heard_again_once_back() {
     let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
-    let pulled = Pulled {
-        kind: "microphone",
-        flag: "--microphone",
-        device: feza_tests::PipeWire::MICROPHONE,
-        env: pipewire.env().to_vec(),
-        told: "viewers hear silence",
-        lost: "mic LOST",
-    };
+    let pulled = Pulled::microphone(feza_tests::PipeWire::MICROPHONE, pipewire.env());
     let (_dir, mp4) = pulled_out_mid_show(
         pulled,
         || pipewire.unplug_microphone(),
@@ -1594,14 +1580,7 @@ async fn a_camera_pulled_out_mid_show_leaves_black_and_is_seen_again_once_back()
     let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
-    let pulled = Pulled {
-        kind: "camera",
-        flag: "--source",
-        device: feza_tests::PipeWire::CAMERA,
-        env: pipewire.env().to_vec(),
-        told: "viewers see black",
-        lost: "camera LOST",
-    };
+    let pulled = Pulled::camera(pipewire.env());
     let (_dir, mp4) = pulled_out_mid_show(pulled, || pipewire.unplug(), || pipewire.plug()).await;
     // The camera's bars, then black from the unplugging (6 s) until the camera is
     // found again (looked for every 2 s), then the bars to the end.
@@ -1616,14 +1595,7 @@ async fn a_camera_that_hangs_mid_show_is_seen_again_once_it_works() {
     let Some(pipewire) = feza_tests::PipeWire::start() else {
         return;
     };
-    let pulled = Pulled {
-        kind: "camera",
-        flag: "--source",
-        device: feza_tests::PipeWire::CAMERA,
-        env: pipewire.env().to_vec(),
-        told: "viewers see black",
-        lost: "camera LOST",
-    };
+    let pulled = Pulled::camera(pipewire.env());
     let (_dir, mp4) = pulled_out_mid_show(
         pulled,
         || pipewire.hang(),
@@ -1858,18 +1830,44 @@ async fn a_microphone_that_sends_no_sound_at_go_live_leaves_the_show_silent_and_
 }
 
 /// A device pulled out of a show and plugged back in.
-struct Pulled<'a> {
+struct Pulled {
     /// "camera" or "microphone", as live-cast names it.
-    kind: &'a str,
+    kind: &'static str,
     /// The go-live option that names the device.
-    flag: &'a str,
-    device: &'a str,
+    flag: &'static str,
+    device: &'static str,
     /// What live-cast needs to find the device.
     env: Vec<(&'static str, String)>,
     /// What the seller is told viewers get instead.
-    told: &'a str,
+    told: &'static str,
     /// What the stats lines say while it is away.
-    lost: &'a str,
+    lost: &'static str,
+}
+
+impl Pulled {
+    /// Microphone `device`, found with `env`.
+    fn microphone(device: &'static str, env: [(&'static str, String); 2]) -> Self {
+        Self {
+            kind: "microphone",
+            flag: "--microphone",
+            device,
+            env: env.to_vec(),
+            told: "viewers hear silence",
+            lost: "mic LOST",
+        }
+    }
+
+    /// The PipeWire camera, found with `env`.
+    fn camera(env: [(&'static str, String); 2]) -> Self {
+        Self {
+            kind: "camera",
+            flag: "--source",
+            device: feza_tests::PipeWire::CAMERA,
+            env: env.to_vec(),
+            told: "viewers see black",
+            lost: "camera LOST",
+        }
+    }
 }
 
 /// A 24 s 360p show from the device, pulled out 5 s after the show is live and plugged
@@ -1878,7 +1876,7 @@ struct Pulled<'a> {
 /// no more by the end, the MP4 copy gapless with picture and sound to its end.
 /// Returns the MP4 copy (and its folder).
 async fn pulled_out_mid_show(
-    pulled: Pulled<'_>,
+    pulled: Pulled,
     unplug: impl FnOnce(),
     plug: impl FnOnce(),
 ) -> (tempfile::TempDir, String) {
