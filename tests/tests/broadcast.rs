@@ -1443,6 +1443,39 @@ async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_s
     );
 }
 
+/// A show ended before its microphone was first heard (this one is heard 1.5 s after
+/// it starts) ends without a word of the microphone: it gave no sound yet, and is not
+/// said to give none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_ended_before_its_microphone_is_heard_says_nothing_of_it() {
+    let Some(sound) = feza_tests::SoundServer::start() else {
+        return;
+    };
+    let (app, _ingest) = stack(60).await;
+    let token = app.seller("Maria").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = live_cast_go_live(&app, &token)
+        .args([
+            "--title",
+            "Short",
+            "--profile",
+            "360p30",
+            "--duration",
+            "1s",
+        ])
+        .args(["--microphone", feza_tests::SoundServer::MICROPHONE])
+        .args(["--no-progressive-upload", "--outcome", "discard"])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .envs(sound.env())
+        .output()
+        .await
+        .unwrap();
+    let said = printed(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("the microphone"), "{said}");
+}
+
 /// A microphone pulled out mid-show (a USB headset, a Bluetooth one out of range) took
 /// the whole show down with it; now the show goes on silent, every connection and the
 /// recording untouched, the seller is told, and the microphone is heard again as soon

@@ -185,14 +185,15 @@ impl Microphone {
     }
 
     /// The show ends: a microphone found again but not heard (its start may hang) is
-    /// let go of, so that the end of the show does not wait for its sound.
+    /// let go of, quietly, so that the end of the show does not wait for its sound.
     pub(crate) fn end(&self, pipeline: &gst::Pipeline) {
         let mut state = self.state();
         if let State::Open {
             coming: Some(coming),
             ..
-        } = &*state
+        } = &mut *state
         {
+            coming.told = true;
             let why = coming.why.clone();
             self.lose(&mut state, pipeline, &why);
         }
