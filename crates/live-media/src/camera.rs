@@ -457,31 +457,25 @@ fn shortfalls(given: &gst::StructureRef, width: u32, height: u32, fps: u32) -> V
             .ok()
             .and_then(|h| u32::try_from(h).ok()),
     );
-    // Shown whole at square pixels, the picture is enlarged only when it is smaller
-    // than the show both ways.
-    let enlarged = |p: &VideoProfile, (w, h): (u32, u32)| w < p.width && h < p.height;
     if let (Some(w), Some(h)) = size
         && w > 0
-        && enlarged(
-            &VideoProfile {
-                width,
-                height,
-                ..VideoProfile::default()
-            },
-            (w, h),
-        )
     {
-        let lighter = VideoProfile::NAMED
-            .iter()
-            .find(|(_, p)| p.width * p.height < width * height && !enlarged(p, (w, h)))
-            .map_or(String::new(), |(name, _)| {
-                format!("; profile {name} shows it as sharp for less bandwidth")
-            });
-        said.push(format!(
-            "the camera gives a picture of {w}×{h} and the show is {width}×{height}: \
-             viewers see it enlarged, softer than the show's size promises; a camera \
-             giving {width}×{height} or more looks sharper{lighter}"
-        ));
+        // Shown whole at square pixels, the picture is enlarged only when it is
+        // smaller than the show both ways.
+        let enlarged = |show_w: u32, show_h: u32| w < show_w && h < show_h;
+        if enlarged(width, height) {
+            let lighter = VideoProfile::NAMED
+                .iter()
+                .find(|(_, p)| p.width * p.height < width * height && !enlarged(p.width, p.height))
+                .map_or(String::new(), |(name, _)| {
+                    format!("; profile {name} shows it as sharp for less bandwidth")
+                });
+            said.push(format!(
+                "the camera gives a picture of {w}×{h} and the show is {width}×{height}: \
+                 viewers see it enlarged, softer than the show's size promises; a camera \
+                 giving {width}×{height} or more looks sharper{lighter}"
+            ));
+        }
     }
     if let Ok(rate) = given.get::<gst::Fraction>("framerate")
         && rate.numer() > 0

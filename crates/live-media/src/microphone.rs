@@ -80,17 +80,6 @@ struct Coming {
     started: mpsc::Receiver<Result<(), String>>,
 }
 
-impl State {
-    fn open((bin, heard): (gst::Bin, Heard)) -> Self {
-        Self::Open {
-            bin,
-            heard,
-            suspect: None,
-            coming: None,
-        }
-    }
-}
-
 /// When a microphone's bin last put out sound.
 #[derive(Clone)]
 struct Heard(Arc<Mutex<Instant>>);
@@ -270,9 +259,7 @@ impl Microphone {
             // it is not heard within SILENT_FOR (a device that hangs).
             let failed = match c.started.try_recv() {
                 Ok(Err(e)) => Some(format!("it would not start: {e}")),
-                Ok(Ok(())) | Err(mpsc::TryRecvError::Empty | mpsc::TryRecvError::Disconnected) => {
-                    None
-                }
+                _ => None,
             };
             if last != c.last {
                 if c.told {
@@ -346,17 +333,18 @@ impl Microphone {
         match joined {
             Ok(started) => {
                 tracing::debug!(microphone = %self.id, "the microphone is found again: starting it");
-                let mut open = State::open(opened);
-                if let State::Open { coming, .. } = &mut open {
-                    *coming = Some(Coming {
+                *state = State::Open {
+                    bin,
+                    heard: opened.1,
+                    suspect: None,
+                    coming: Some(Coming {
                         why,
                         told,
                         found: Instant::now(),
                         last,
                         started,
-                    });
-                }
-                *state = open;
+                    }),
+                };
             }
             Err(e) => {
                 tracing::debug!(microphone = %self.id, "the microphone is not back yet: {e}");
