@@ -428,6 +428,34 @@ async fn a_silent_ingest_is_taken_as_dropped_and_an_ended_show_loses_its_publish
         .expect(StatusCode::FORBIDDEN);
 }
 
+// The ingest dies (a crash, its machine restarted) before its first heartbeat for a
+// publisher: the publish itself was the last word heard, so the silence counts from it.
+// The show is not left "live" for ever, and the seller's broadcaster, reconnecting to
+// the ingest once it is back, is let in again with the same key.
+#[tokio::test]
+async fn an_ingest_gone_before_its_first_heartbeat_lets_the_seller_back_in() {
+    let app = spawn_app_with(AppOptions {
+        ingest_stale_s: 1,
+        ..Default::default()
+    })
+    .await;
+    let maria = app.seller("Maria").await;
+    let (id, key) = live_show(&app, &maria, "Spring sale").await;
+    assert!(app.section_ids("live").await.contains(&id));
+    taken_as_dropped(&app, &maria, &id).await;
+    app.publish_hook(&key, "2").await.expect(StatusCode::FOUND);
+    let s = app.stream(Some(&maria), &id).await;
+    assert_eq!(
+        (s.status, s.ingest_state),
+        (StreamStatus::Live, Some(IngestState::Connected))
+    );
+    // The first connection's heartbeat, should it come late, no longer counts.
+    app.update_hook(&id, "1")
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    app.update_hook(&id, "2").await.expect(StatusCode::OK);
+}
+
 // The server is down longer than a silence and a grace period, while the ingest kept
 // the publisher: when it is back the show is still live, and the ingest's next
 // heartbeat finds it so. Silence counts again from then on.

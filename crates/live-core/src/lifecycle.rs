@@ -140,9 +140,10 @@ pub enum Outcome {
 /// The media side of a live show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LiveIngest {
-    /// Media flows. `last_update` is the ingest's latest periodic "still publishing"
-    /// call, if it sends them; when they stop, the ingest is taken as dropped.
-    Connected { last_update: Option<Timestamp> },
+    /// Media flows. `last_heard` is when the ingest last said the publisher was there:
+    /// its publish, then each periodic "still publishing" call. A silence from then
+    /// on (the ingest died, even before its first call) takes the publisher as dropped.
+    Connected { last_heard: Timestamp },
     /// Media stopped at `since`.
     Reconnecting { since: Timestamp },
 }
@@ -180,7 +181,7 @@ pub struct Policy {
     pub wait_timeout: TimeDelta,
     /// How long a dropped ingest may come back.
     pub reconnect_grace: TimeDelta,
-    /// Silence after which a connected ingest that sends updates is taken as dropped.
+    /// Silence after which a connected ingest is taken as dropped.
     pub stale_after: TimeDelta,
     /// How long a show ended by a lost ingest can still be saved.
     pub save_window: TimeDelta,
@@ -331,10 +332,7 @@ impl Lifecycle {
                 },
                 Self::Live {
                     started_at,
-                    ingest:
-                        LiveIngest::Connected {
-                            last_update: Some(seen),
-                        },
+                    ingest: LiveIngest::Connected { last_heard: seen },
                 } if now - policy.heard_from(seen) > policy.stale_after => Self::Live {
                     started_at,
                     ingest: LiveIngest::Reconnecting { since: seen },
@@ -399,7 +397,7 @@ impl Lifecycle {
                 Transition::MediaArrived,
             ) => Ok(Self::Live {
                 started_at: now,
-                ingest: Connected { last_update: None },
+                ingest: Connected { last_heard: now },
             }),
             (
                 Self::Live {
@@ -409,7 +407,7 @@ impl Lifecycle {
                 Transition::MediaArrived,
             ) => Ok(Self::Live {
                 started_at,
-                ingest: Connected { last_update: None },
+                ingest: Connected { last_heard: now },
             }),
             (
                 Self::Live {
@@ -426,9 +424,7 @@ impl Lifecycle {
             // nothing (it was down or slow, not the publisher) puts it back.
             (Self::Live { started_at, .. }, Transition::MediaUpdate) => Ok(Self::Live {
                 started_at,
-                ingest: Connected {
-                    last_update: Some(now),
-                },
+                ingest: Connected { last_heard: now },
             }),
 
             (
@@ -614,6 +610,33 @@ mod tests {
     }
 
     #[test]
+    fn an_ingest_silent_from_its_publish_counts_as_dropped() {
+        let p = policy();
+        let live = live_at(0);
+        assert_eq!(
+            live.settle(t(20), &p).ingest_state(),
+            Some(IngestState::Connected)
+        );
+        let silent = live.settle(t(21), &p);
+        assert_eq!(
+            silent,
+            Lifecycle::Live {
+                started_at: t(0),
+                ingest: LiveIngest::Reconnecting { since: t(0) }
+            }
+        );
+        // The seller's broadcaster comes back through the ingest with the same key.
+        let back = silent.apply(Transition::MediaArrived, t(30), &p).unwrap();
+        assert_eq!(
+            back,
+            Lifecycle::Live {
+                started_at: t(0),
+                ingest: LiveIngest::Connected { last_heard: t(30) }
+            }
+        );
+    }
+
+    #[test]
     fn a_heartbeat_after_a_silence_means_the_publisher_never_left() {
         let p = policy();
         let updated = live_at(0).apply(Transition::MediaUpdate, t(5), &p).unwrap();
@@ -623,9 +646,7 @@ mod tests {
             back,
             Lifecycle::Live {
                 started_at: t(0),
-                ingest: LiveIngest::Connected {
-                    last_update: Some(t(35))
-                }
+                ingest: LiveIngest::Connected { last_heard: t(35) }
             }
         );
         // Past the grace period the show has ended: too late for a heartbeat.

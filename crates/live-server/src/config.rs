@@ -44,7 +44,7 @@ pub struct Config {
     #[arg(long, env = "FEZA_INGEST_WAIT_S", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub ingest_wait_s: u32,
 
-    /// Seconds of silence from the ingest's periodic updates after which a publisher is taken as gone.
+    /// Seconds without word of a publisher from the ingest (its publish, then its periodic updates) after which it is taken as gone.
     #[arg(long, env = "FEZA_INGEST_STALE_S", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     pub ingest_stale_s: u32,
 

@@ -99,7 +99,8 @@ impl StreamRow {
                             .ok_or_else(|| corrupt(self, "ingest_since"))?,
                     },
                     Some(Some(IngestState::Connected)) => LiveIngest::Connected {
-                        last_update: opt_from_ms(self.ingest_last_update),
+                        last_heard: opt_from_ms(self.ingest_last_update)
+                            .ok_or_else(|| corrupt(self, "ingest_last_update"))?,
                     },
                     _ => return Err(corrupt(self, "ingest_state")),
                 },
@@ -335,9 +336,9 @@ async fn store(
             ..
         } => (Some(to_ms(since)), None),
         Lifecycle::Live {
-            ingest: LiveIngest::Connected { last_update },
+            ingest: LiveIngest::Connected { last_heard },
             ..
-        } => (None, last_update.map(to_ms)),
+        } => (None, Some(to_ms(last_heard))),
         _ => (None, None),
     };
     // A key lives only while the show may still receive media with it.
