@@ -1067,9 +1067,11 @@ pub fn stats_line(stats: &Stats, show: Option<&Stream>) -> String {
                 format!("live ({:.1} s behind)", o.behind.as_secs_f64())
             }
             OutputState::Live => "live".to_owned(),
+            // Counted down in whole seconds rounded up, as a countdown is read: "0 s"
+            // only once the retry is due.
             OutputState::Reconnecting { attempt, retry_in } => format!(
                 "reconnecting (attempt {attempt}, retry in {} s: {})",
-                retry_in.as_secs(),
+                retry_in.as_millis().div_ceil(1000),
                 o.last_error.as_deref().map_or("", short_error)
             ),
             OutputState::Stopped => "stopped".to_owned(),
@@ -1630,6 +1632,37 @@ mod tests {
         );
         let said = too_slow(&VideoProfile::P360_30, &out, 45);
         assert!(!said.contains("smaller profile"), "{said}");
+    }
+
+    #[test]
+    fn a_reconnect_countdown_reads_as_a_countdown() {
+        let said = |retry_in_ms: u64| {
+            let stats = Stats {
+                outputs: vec![OutputStats {
+                    id: 0,
+                    url: "rtmp://ingest.example/live/***".into(),
+                    state: OutputState::Reconnecting {
+                        attempt: 2,
+                        retry_in: Duration::from_millis(retry_in_ms),
+                    },
+                    bytes_sent: 0,
+                    bitrate_kbps: 0,
+                    dropped_frames: 0,
+                    behind: Duration::ZERO,
+                    reconnects: 2,
+                    last_error: Some("cannot connect to the ingest".into()),
+                }],
+                ..Stats::default()
+            };
+            stats_line(&stats, None)
+        };
+        for (ms, shown) in [(4000, 4), (3999, 4), (1200, 2), (300, 1), (0, 0)] {
+            let line = said(ms);
+            assert!(
+                line.contains(&format!("reconnecting (attempt 2, retry in {shown} s: ")),
+                "{ms} ms: {line}"
+            );
+        }
     }
 
     #[test]
