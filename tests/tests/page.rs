@@ -78,6 +78,7 @@ async fn run_node(script: &str, env: &[(&str, &str)]) -> (bool, String) {
 /// The Studio's broadcaster (the same session `live-cast go-live` runs) publishing, a
 /// viewer's Chromium playing the show live from its HLS: what the publisher sends
 /// (keyframes, codec data, timestamps) is what a browser must be able to start on.
+/// Ended by the seller (discarded) while the viewer watches: the player says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_show_from_the_studio_plays_live_in_the_browser() {
     let (app, _ingest) = page_stack(AppOptions::default()).await;
@@ -102,27 +103,42 @@ async fn a_show_from_the_studio_plays_live_in_the_browser() {
         rx,
         |_, _| {},
     );
+    let playing = record_dir.path().join("playing");
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
-        let played = run_node(
-            "plays-live.e2e.mjs",
-            &[
-                ("FEZA_BASE", app.base.as_str()),
-                ("FEZA_SHOW_ID", id.as_str()),
-            ],
-        )
-        .await;
-        let _ = end.send(());
+        let playing_s = playing.to_string_lossy().into_owned();
+        let env = [
+            ("FEZA_BASE", app.base.as_str()),
+            ("FEZA_SHOW_ID", id.as_str()),
+            ("FEZA_PLAYING", playing_s.as_str()),
+        ];
+        let browser = run_node("plays-live.e2e.mjs", &env);
+        tokio::pin!(browser);
+        // The seller ends the show once the viewer plays it (or the viewer gave up).
+        let ender = async {
+            while !playing.exists() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let played = tokio::select! {
+            played = &mut browser => played,
+            () = ender => {
+                let _ = end.send(());
+                browser.await
+            }
+        };
         played
     };
     let (report, (passed, output)) = tokio::join!(session, viewer);
     assert!(passed, "the live show did not play in Chromium:\n{output}");
+    eprintln!("{output}");
     report.expect("the show ends cleanly");
 }
 
 /// A viewer watches a show from `live-cast` when the broadcaster is killed (a crash, a
 /// power cut) and started again on the same show: the viewer's player, never
-/// reloaded, plays the show on once it is taken up again.
+/// reloaded, says it waits for the seller's video while the picture stands still, and
+/// plays the show on once it is taken up again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_watches_on_when_the_sellers_broadcaster_crashes_and_is_started_again() {
     let (app, _ingest) = page_stack(AppOptions::default()).await;
@@ -173,6 +189,9 @@ async fn a_viewer_watches_on_when_the_sellers_broadcaster_crashes_and_is_started
     first.kill().await.unwrap();
     app.ingest_becomes(&token, &id, Reconnecting, Duration::from_secs(15))
         .await;
+    // The seller takes a few seconds to start it again: the viewer's picture stands
+    // still meanwhile.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let again = live_cast(&["--stream", &id, "--duration", "40s"]);
     app.ingest_becomes(&token, &id, Connected, Duration::from_secs(40))
         .await;

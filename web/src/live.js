@@ -66,9 +66,30 @@ const clock = (s) => {
 // --- the player ---
 const video = $("#player");
 let hls = null;
+// A live show whose picture stops moving (the seller's connection dropped, or the show
+// is just starting) says so over the player rather than freezing without a word; a
+// viewer's own pause is not a stall.
+const notice = $("[data-testid=player-notice]");
+const waiting = notice.textContent;
+let stallWatch = null;
+function watchStalls(on) {
+  clearInterval(stallWatch);
+  stallWatch = null;
+  notice.textContent = waiting;
+  notice.hidden = true;
+  if (!on) return;
+  let last = -1, still = 0;
+  stallWatch = setInterval(() => {
+    const moving = video.currentTime !== last;
+    last = video.currentTime;
+    still = moving || video.paused ? 0 : still + 1;
+    notice.hidden = still < 4; // 2 s without a new frame
+  }, 500);
+}
 function play(src, isLive) {
   if (hls) { hls.destroy(); hls = null; }
   video.removeAttribute("src");
+  watchStalls(isLive);
   if (isLive && window.Hls && Hls.isSupported()) {
     const h = (hls = new Hls({ liveSyncDurationCount: 2 }));
     // The playlist may not exist yet in the first seconds of a show, and a network
@@ -91,6 +112,7 @@ function play(src, isLive) {
 let main = null; // { id, session, heartbeat, events }
 function leaveMain() {
   if (!main) return;
+  watchStalls(false);
   clearInterval(main.heartbeat);
   main.events?.close();
   if (main.session && viewer) {
@@ -218,11 +240,18 @@ async function list(section) {
 async function refresh() {
   if (onlyId) {
     const r = await fetch(`/api/streams/${onlyId}`);
-    if (!r.ok) {
+    const s = r.ok ? await r.json() : null;
+    // The show this page played live has ended (or was discarded): its last picture
+    // stays, and says so.
+    if (stallWatch && main?.id === onlyId && (r.status === 404 || (s && s.status !== "live"))) {
+      watchStalls(false);
+      notice.textContent = "This show has ended.";
+      notice.hidden = false;
+    }
+    if (!s) {
       $("#live .empty").textContent = "This show is not available.";
       return;
     }
-    const s = await r.json();
     for (const sec of ["#upcoming", "#recent"]) $(sec).hidden = true;
     $("#live-title").textContent = s.status === "live" ? "Live Now" : s.status === "archived" ? "Replay" : "Coming up";
     if (s.status === "scheduled") {

@@ -1,7 +1,10 @@
 // A show from the Studio's broadcaster, live, on its own /live/{id} page in headless
 // Chromium: the player plays it (time advances, the picture has a size), no page error.
+// Then the seller ends the show: the player says so over its last picture.
 // Run by tests/tests/page.rs, which starts the stack and the show and passes:
-//   FEZA_BASE, FEZA_SHOW_ID
+//   FEZA_BASE, FEZA_SHOW_ID, FEZA_PLAYING (a file this script creates once the show
+//   plays, for the test to end the show)
+import { writeFileSync } from "node:fs";
 import { openShowPage } from "./show-page.mjs";
 
 const base = process.env.FEZA_BASE;
@@ -23,8 +26,23 @@ try {
     throw new Error(`the live show did not play: ${JSON.stringify(await state())}`);
   }
   const played = await state();
+  const notice = () => page.evaluate(() => {
+    const n = document.querySelector("[data-testid=player-notice]");
+    return n && !n.hidden && n.getBoundingClientRect().height > 0 ? n.textContent : null;
+  });
+  if (await notice()) throw new Error(`a notice over a show that plays: ${await notice()}`);
+  console.log(`the live show plays (${JSON.stringify(played)}); the seller ends it`);
+  writeFileSync(process.env.FEZA_PLAYING, "");
+  try {
+    await page.waitForFunction(() => {
+      const n = document.querySelector("[data-testid=player-notice]");
+      return n && !n.hidden && n.textContent === "This show has ended.";
+    }, null, { timeout: 30000 });
+  } catch (e) {
+    throw new Error(`the end of the show was not said (notice: ${await notice()})`);
+  }
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-  console.log(`PASS: the live show plays (${JSON.stringify(played)})`);
+  console.log(`PASS: the live show plays, and its end is said (${await notice()})`);
 } finally {
   await browser.close();
 }
