@@ -78,31 +78,51 @@ async fn run_node(script: &str, env: &[(&str, &str)]) -> (bool, String) {
 /// The Studio's broadcaster (the same session `live-cast go-live` runs) publishing, a
 /// viewer's Chromium playing the show live from its HLS: what the publisher sends
 /// (keyframes, codec data, timestamps) is what a browser must be able to start on.
-/// Ended by the seller (discarded) while the viewer watches: the player says so.
+/// Ended and saved by the seller while the viewer watches: the player says the show
+/// ended, then offers its replay once the upload made it ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_show_from_the_studio_plays_live_in_the_browser() {
     let (app, _ingest) = page_stack(AppOptions::default()).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
     let record_dir = tempfile::tempdir().unwrap();
+    let queue = live_studio::queue::Queue::open(record_dir.path())
+        .await
+        .unwrap();
     let go = GoLive {
         // Ended as soon as the browser has played it; this only bounds a failure.
         duration: Some(Duration::from_secs(60)),
-        outcome: Outcome::Discard,
+        outcome: Outcome::Save,
+        queue: Some(queue.clone()),
+        progressive_upload: true,
         keep_local: false,
         ..test_show(record_dir.path(), vec![])
     };
     let (end, ended) = tokio::sync::oneshot::channel::<()>();
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = live_studio::session::go_live(
-        &client,
-        go,
-        async {
-            let _ = ended.await;
-        },
-        rx,
-        |_, _| {},
-    );
+    // The show, then its upload (as `live-cast` does after a saved show).
+    let seller = async {
+        let report = live_studio::session::go_live(
+            &client,
+            go,
+            async {
+                let _ = ended.await;
+            },
+            rx,
+            |_, _| {},
+        )
+        .await;
+        let uploaded = live_studio::queue::run(
+            &client,
+            &queue,
+            Default::default(),
+            Duration::from_secs(60),
+            std::future::pending(),
+            |_, _| {},
+        )
+        .await;
+        (report, uploaded)
+    };
     let playing = record_dir.path().join("playing");
     let viewer = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
@@ -120,19 +140,19 @@ async fn a_show_from_the_studio_plays_live_in_the_browser() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         };
-        let played = tokio::select! {
+        tokio::select! {
             played = &mut browser => played,
             () = ender => {
                 let _ = end.send(());
                 browser.await
             }
-        };
-        played
+        }
     };
-    let (report, (passed, output)) = tokio::join!(session, viewer);
+    let ((report, uploaded), (passed, output)) = tokio::join!(seller, viewer);
     assert!(passed, "the live show did not play in Chromium:\n{output}");
     eprintln!("{output}");
     report.expect("the show ends cleanly");
+    uploaded.expect("the recording is uploaded");
 }
 
 /// A viewer watches a show from `live-cast` when the broadcaster is killed (a crash, a

@@ -86,7 +86,7 @@ function watchStalls(on) {
     notice.hidden = still < 4; // 2 s without a new frame
   }, 500);
 }
-function play(src, isLive) {
+function play(src, isLive, autoplay = true) {
   if (hls) { hls.destroy(); hls = null; }
   video.removeAttribute("src");
   watchStalls(isLive);
@@ -105,11 +105,15 @@ function play(src, isLive) {
   } else {
     video.src = src;
   }
-  video.play().catch(() => {});
+  if (autoplay) video.play().catch(() => {});
 }
+const say = (text) => {
+  notice.textContent = text;
+  notice.hidden = !text;
+};
 
 // --- the main show: player, counts, reactions, chat ---
-let main = null; // { id, session, heartbeat, events }
+let main = null; // { id, watchedLive, playing: "live" | "replay" | "ended", session, heartbeat, events }
 function leaveMain() {
   if (!main) return;
   watchStalls(false);
@@ -131,20 +135,45 @@ function addComment(c) {
   list.scrollTop = list.scrollHeight;
 }
 
+// The main show when it is not live (or no longer): its replay once ready; until then
+// a word over the player. For one watched live to its end the live player stops (no
+// more loading) and the replay waits for the viewer to press play.
+function showNotLive(s) {
+  watchStalls(false);
+  clearInterval(main.heartbeat);
+  if (hls) { hls.destroy(); hls = null; }
+  $("#live .say").hidden = true;
+  const r = s?.replay;
+  if (r?.state === "ready" && r.video_url) {
+    if (main.playing === "replay") return;
+    main.playing = "replay";
+    if (!main.watchedLive) return play(r.video_url, false);
+    play(r.video_url, false, false);
+    say("This show has ended. Its replay is ready: press play to watch it from the start.");
+    video.addEventListener("play", () => say(""), { once: true });
+    return;
+  }
+  main.playing = "ended";
+  const replay = !r ? "" : r.state === "failed" ? "There is no replay of this show." : "Its replay will be here once it is ready.";
+  say(`${main.watchedLive ? "This show has ended." : ""} ${replay}`.trim());
+}
+
 async function showMain(stream) {
   if (main?.id === stream.id) return;
   leaveMain();
-  main = { id: stream.id };
+  const live = stream.status === "live";
+  main = { id: stream.id, watchedLive: live };
   $("#live .stage").hidden = false;
   $("#live .empty").hidden = true;
   $("[data-testid=main-title]").textContent = stream.title;
   $("#live .seller").textContent = stream.seller.name;
   $("[data-testid=main-counts]").textContent = countsLine(stream.counts);
   $("[data-testid=chat]").replaceChildren();
-  const live = stream.status === "live";
   $("#live .say").hidden = !live;
-  if (live) play(stream.playback_url, true);
-  else if (stream.replay?.video_url) play(stream.replay.video_url, false);
+  if (live) {
+    main.playing = "live";
+    play(stream.playback_url, true);
+  } else showNotLive(stream);
   const me = main;
   if (live) {
     const page = await (await fetch(`/api/streams/${stream.id}/comments`)).json();
@@ -241,12 +270,9 @@ async function refresh() {
   if (onlyId) {
     const r = await fetch(`/api/streams/${onlyId}`);
     const s = r.ok ? await r.json() : null;
-    // The show this page played live has ended (or was discarded): its last picture
-    // stays, and says so.
-    if (stallWatch && main?.id === onlyId && (r.status === 404 || (s && s.status !== "live"))) {
-      watchStalls(false);
-      notice.textContent = "This show has ended.";
-      notice.hidden = false;
+    // The show on this page is no longer live (ended, discarded) or its replay is ready.
+    if (main?.id === onlyId && main.playing !== "replay" && (r.status === 404 || (s && s.status !== "live"))) {
+      showNotLive(s);
     }
     if (!s) {
       $("#live .empty").textContent = "This show is not available.";
@@ -265,12 +291,14 @@ async function refresh() {
     return;
   }
   const [live, upcoming, recent] = await Promise.all(["live", "upcoming", "recent"].map(list));
-  if (live.length === 0) {
+  // A replay the viewer chose plays on whatever else happens in the catalog.
+  const replayChosen = main && !main.watchedLive;
+  if (!replayChosen && live.length === 0) {
     leaveMain();
     if (hls) { hls.destroy(); hls = null; }
     $("#live .stage").hidden = true;
     $("#live .empty").hidden = false;
-  } else if (!main || !live.some((s) => s.id === main.id)) {
+  } else if (!replayChosen && !live.some((s) => s.id === main?.id)) {
     await showMain(live[0]);
   }
   fill($("[data-testid=minis]"), { hidden: false }, live.filter((s) => s.id !== main?.id), liveCard);

@@ -104,11 +104,28 @@ try {
   await card.getByTestId("play-replay").click();
   await page.waitForFunction(() => document.querySelector("#player").currentTime > 1, null, { timeout: 20000 });
 
+  step("the replay plays on while the catalog changes (a show is scheduled)");
+  const replaySrc = await page.evaluate(() => document.querySelector("#player").currentSrc);
+  const later = new Date(Date.now() + 3 * 3600 * 1000).toISOString();
+  const next = await api("POST", "/api/streams", seller, { title: "Autumn glazes", scheduled_at: later });
+  await page.locator(`[data-testid=upcoming-card][data-id="${next.id}"]`).waitFor({ timeout: 15000 });
+  const after = await page.evaluate(() => ({
+    stage: !document.querySelector("#live .stage").hidden,
+    title: document.querySelector("[data-testid=main-title]").textContent,
+    src: document.querySelector("#player").currentSrc,
+  }));
+  if (!after.stage || after.title !== "Spring sale" || after.src !== replaySrc) {
+    throw new Error(`the replay was taken away: ${JSON.stringify(after)} (was ${replaySrc})`);
+  }
+
   step("/live/{id} works on its own");
   const own = await browser.newPage();
   await own.goto(`${base}/live/${show.id}`);
   await own.waitForFunction(() => document.querySelector("[data-testid=main-title]")?.textContent === "Spring sale", null, { timeout: 10000 });
   await own.waitForFunction(() => document.querySelector("#player").currentTime > 1, null, { timeout: 20000 });
+  if (await own.evaluate(() => !document.querySelector("[data-testid=player-notice]").hidden)) {
+    throw new Error("a notice over a replay that plays");
+  }
 
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("PASS: the /live page");
