@@ -44,6 +44,9 @@ try {
   }
   console.log(`said: ${JSON.stringify(said)}`);
   if (!said.every((s) => s.startsWith("This show has ended."))) throw new Error(`the end was not said first: ${JSON.stringify(said)}`);
+  if (await page.evaluate(() => document.querySelector("[data-testid=say]").getBoundingClientRect().height > 0)) {
+    throw new Error("the chat still takes comments on an ended show");
+  }
   const offered = await page.evaluate(() => {
     const v = document.querySelector("#player");
     return { src: v.currentSrc, paused: v.paused, time: v.currentTime };
