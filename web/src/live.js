@@ -163,6 +163,7 @@ async function showMain(stream) {
   leaveMain();
   const live = stream.status === "live";
   main = { id: stream.id, watchedLive: live };
+  if (!onlyId) $("#live-title").textContent = live ? "Live Now" : "Replay";
   $("#live .stage").hidden = false;
   $("#live .empty").hidden = true;
   $("[data-testid=main-title]").textContent = stream.title;
@@ -295,6 +296,7 @@ async function refresh() {
   const replayChosen = main && !main.watchedLive;
   if (!replayChosen && live.length === 0) {
     leaveMain();
+    $("#live-title").textContent = "Live Now";
     if (hls) { hls.destroy(); hls = null; }
     $("#live .stage").hidden = true;
     $("#live .empty").hidden = false;

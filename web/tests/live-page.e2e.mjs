@@ -114,6 +114,7 @@ try {
     title: document.querySelector("[data-testid=main-title]").textContent,
     src: document.querySelector("#player").currentSrc,
   }));
+  if (await page.locator("#live-title").textContent() !== "Replay") throw new Error("a chosen replay is headed as live");
   if (!after.stage || after.title !== "Spring sale" || after.src !== replaySrc) {
     throw new Error(`the replay was taken away: ${JSON.stringify(after)} (was ${replaySrc})`);
   }
