@@ -51,6 +51,7 @@ const countsLine = (c) =>
   `${plural(c.viewers, "watching", "watching")} · ${plural(c.likes, "like", "likes")} · ${plural(c.dislikes, "dislike", "dislikes")}`;
 function startsIn(at) {
   const s = Math.round((new Date(at) - Date.now()) / 1000);
+  if (s < -600) return "due earlier, not started yet";
   if (s <= 0) return "starting now";
   const m = Math.round(s / 60);
   if (m < 60) return `starts in ${m} min`;
@@ -246,7 +247,8 @@ function upcomingCard(s) {
   });
   return el("li", { dataset: { id: s.id, testid: "upcoming-card" } },
     el("h3", { textContent: s.title }),
-    el("p", { className: "meta", textContent: `${s.seller.name} · ${startsIn(s.scheduled_at)}` }),
+    el("p", { className: "meta" }, `${s.seller.name} · `,
+      el("span", { dataset: { startsAt: s.scheduled_at, testid: "starts" }, textContent: startsIn(s.scheduled_at) })),
     el("p", { className: "meta", textContent: new Date(s.scheduled_at).toLocaleString() }),
     el("p", { className: "meta" }, count), remind);
 }
@@ -307,6 +309,11 @@ async function refresh() {
   fill($("[data-testid=upcoming]"), $("#upcoming .empty"), upcoming, upcomingCard);
   fill($("[data-testid=recent]"), $("#recent .empty"), recent, recentCard);
 }
+
+// "starts in …" counts down while the page stays open.
+setInterval(() => {
+  for (const e of document.querySelectorAll("[data-starts-at]")) e.textContent = startsIn(e.dataset.startsAt);
+}, 30000);
 
 // The catalog changes as shows are scheduled, go live, end or become replays.
 let pending = null;

@@ -128,6 +128,20 @@ try {
     throw new Error("a notice over a replay that plays");
   }
 
+  step("an upcoming show's start counts down while the page stays open");
+  const waiting = await browser.newPage();
+  await waiting.clock.install();
+  await waiting.goto(`${base}/live`);
+  const starts = waiting.locator(`[data-testid=upcoming-card][data-id="${next.id}"] [data-testid=starts]`);
+  await starts.waitFor({ timeout: 10000 });
+  const read = [await starts.textContent()];
+  for (const ahead of ["02:30:00", "00:29:00", "00:01:00", "00:20:00"]) {
+    await waiting.clock.fastForward(ahead);
+    read.push(await starts.textContent());
+  }
+  const expected = ["starts in 3 h", "starts in 30 min", "starts in 1 min", "starting now", "due earlier, not started yet"];
+  if (JSON.stringify(read) !== JSON.stringify(expected)) throw new Error(`the start read ${JSON.stringify(read)}`);
+
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("PASS: the /live page");
 } finally {
