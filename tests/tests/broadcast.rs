@@ -615,6 +615,7 @@ async fn ingest_dies_mid_show(after: Duration, down: Duration) -> (tempfile::Tem
         let started = app.stream(None, &id).await.started_at;
         tokio::time::sleep(after).await;
         ingest.kill();
+        let died = Instant::now();
         tokio::time::sleep(down).await;
         tokio::task::block_in_place(|| ingest.restart());
         // The broadcaster comes back by itself; the same show goes on.
@@ -624,6 +625,10 @@ async fn ingest_dies_mid_show(after: Duration, down: Duration) -> (tempfile::Tem
             || async { lines.lock().unwrap().last().is_some_and(back).then_some(()) },
         )
         .await;
+        eprintln!(
+            "the broadcaster was live again {:.1} s after the ingest died",
+            died.elapsed().as_secs_f64()
+        );
         connected_again(&app, &token, &id, Duration::from_secs(5)).await;
         assert_eq!(app.stream(None, &id).await.started_at, started);
         tokio::time::sleep(Duration::from_secs(3)).await;
