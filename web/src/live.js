@@ -114,7 +114,7 @@ const say = (text) => {
 };
 
 // --- the main show: player, counts, reactions, chat ---
-let main = null; // { id, watchedLive, playing: "live" | "replay" | "ended", session, heartbeat, events }
+let main = null; // { id, watchedLive, replayLoaded, session, heartbeat, events }
 function leaveMain() {
   if (!main) return;
   watchStalls(false);
@@ -146,15 +146,14 @@ function showNotLive(s) {
   $("#live .say").hidden = true;
   const r = s?.replay;
   if (r?.state === "ready" && r.video_url) {
-    if (main.playing === "replay") return;
-    main.playing = "replay";
+    if (main.replayLoaded) return;
+    main.replayLoaded = true;
     if (!main.watchedLive) return play(r.video_url, false);
     play(r.video_url, false, false);
     say("This show has ended. Its replay is ready: press play to watch it from the start.");
     video.addEventListener("play", () => say(""), { once: true });
     return;
   }
-  main.playing = "ended";
   const replay = !r ? "" : r.state === "failed" ? "There is no replay of this show." : "Its replay will be here once it is ready.";
   say(`${main.watchedLive ? "This show has ended." : ""} ${replay}`.trim());
 }
@@ -172,10 +171,8 @@ async function showMain(stream) {
   $("[data-testid=main-counts]").textContent = countsLine(stream.counts);
   $("[data-testid=chat]").replaceChildren();
   $("#live .say").hidden = !live;
-  if (live) {
-    main.playing = "live";
-    play(stream.playback_url, true);
-  } else showNotLive(stream);
+  if (live) play(stream.playback_url, true);
+  else showNotLive(stream);
   const me = main;
   if (live) {
     const page = await (await fetch(`/api/streams/${stream.id}/comments`)).json();
@@ -274,7 +271,7 @@ async function refresh() {
     const r = await fetch(`/api/streams/${onlyId}`);
     const s = r.ok ? await r.json() : null;
     // The show on this page is no longer live (ended, discarded) or its replay is ready.
-    if (main?.id === onlyId && main.playing !== "replay" && (r.status === 404 || (s && s.status !== "live"))) {
+    if (main?.id === onlyId && !main.replayLoaded && (r.status === 404 || (s && s.status !== "live"))) {
       showNotLive(s);
     }
     if (!s) {
