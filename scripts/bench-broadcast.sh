@@ -8,7 +8,10 @@
 # seven 100 % colour bars scrolling left 4 px a frame with a clock (live-cast draws the
 # bars once and scrolls copies; ffmpeg loops the very frame videotestsrc drew;
 # gst-launch keeps videotestsrc, which draws every frame), and so are x264's options
-# (checked in the streams).
+# (checked in the streams) but for its threads: live-cast (and so the bare pipeline) runs
+# x264 on two frame threads; ffmpeg keeps what -tune zerolatency gives (sliced threads,
+# as many as cores). BENCH_FFMPEG_FRAME_THREADS=1 adds a fourth way: ffmpeg on
+# live-cast's two frame threads (what that choice alone is worth).
 # Prints median CPU seconds (and the rounds' range), peak RSS, the recordings' bit rates
 # (equal work only if they are close), the ratios, and live-cast's time from go-live to
 # the ingest hook confirming media.
@@ -40,7 +43,7 @@ raw_720p=video/x-raw,format=I420,width=1280,height=720,framerate=30/1
 gst_pipeline() { # URL OUT
   echo "videotestsrc is-live=true pattern=smpte100 horizontal-speed=4 ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
     ! $raw_720p ! queue \
-    ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 ! h264parse config-interval=-1 ! tee name=vt \
+    ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 threads=2 sliced-threads=false ! h264parse config-interval=-1 ! tee name=vt \
     audiotestsrc is-live=true volume=0.2 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
     ! avenc_aac bitrate=128000 ! aacparse ! tee name=at \
     vt. ! queue ! flvmux name=fm streamable=true ! rtmp2sink location=$1 at. ! queue ! fm. \
@@ -103,14 +106,16 @@ PY
       wait "$pid" || true
       end_show "$id"
       ;;
-    ffmpeg)
+    ffmpeg | ffmpeg-2ft)
       # x264 set as x264enc sets it: a VBV of 600 ms (x264enc's vbv-buf-capacity),
       # x264's own shortest keyframe interval (checked at the end: the options x264 wrote).
-      read -r id url < <(go_live "ffmpeg $round")
+      local threads=()
+      [[ $way == ffmpeg-2ft ]] && threads=(-threads 2 -x264-params sliced-threads=0)
+      read -r id url < <(go_live "$way $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" timeout -k 15 $((SHOW_S + 30)) ffmpeg -hide_banner -loglevel error -y -re \
         -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
-        -bufsize 1500k -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
+        -bufsize 1500k -g 60 "${threads[@]}" -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
         -f tee "[f=flv]$url|[f=matroska]$out" </dev/null >/dev/null 2>&1 || true
       end_show "$id"
       ;;
@@ -149,9 +154,10 @@ echo "==> broadcaster: ${SHOW_S} s shows, $ROUNDS rounds, interleaved"
 # Each round starts with the next way (live-cast first, then gst-launch, then ffmpeg),
 # so no way always runs right after the same other one or always first.
 ways=(live-cast gst-launch ffmpeg)
+[[ ${BENCH_FFMPEG_FRAME_THREADS:-0} == 1 ]] && ways+=(ffmpeg-2ft)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in 0 1 2; do
-    way=${ways[(round - 1 + i) % 3]}
+  for i in "${!ways[@]}"; do
+    way=${ways[(round - 1 + i) % ${#ways[@]}]}
     run "$way" "$round" || run "$way" "$round" || run "$way" "$round" \
       || { echo "$way stalled three times: no figures" >&2; exit 1; }
   done
@@ -161,7 +167,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { prin
 echo
 echo "==> broadcaster, median of $ROUNDS (720p30 x264 veryfast 2.5 Mb/s + AAC 128 kb/s, RTMP to nginx-rtmp + recording, ${SHOW_S} s)"
 base_cpu=$(echo "${cpu[gst-launch]}" | median); ff_cpu=$(echo "${cpu[ffmpeg]}" | median)
-for way in live-cast gst-launch ffmpeg; do
+for way in "${ways[@]}"; do
   c=$(echo "${cpu[$way]}" | median); r=$(echo "${rss[$way]}" | median); k=$(echo "${rate[$way]}" | median)
   spread=$(echo "${cpu[$way]}" | tr ' ' '\n' | grep -v '^$' | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{ printf "%.2f–%.2f", $1, $2 }')
   printf '%-11s %7.2f CPU-s (rounds %s; %.2fx gst-launch, %.2fx ffmpeg)  peak RSS %4s MB  recording %5s kb/s\n' "$way" "$c" \
@@ -176,6 +182,7 @@ r = [x / y for x, y in zip(a, b)]; print(' '.join(f'{x:.2f}' for x in r) + f' (m
 }
 echo "live-cast CPU ÷ gst-launch, round by round: $(round_ratios gst-launch)"
 echo "live-cast CPU ÷ ffmpeg, round by round:     $(round_ratios ffmpeg)"
+[[ -n ${cpu[ffmpeg-2ft]:-} ]] && echo "live-cast CPU ÷ ffmpeg-2ft, round by round: $(round_ratios ffmpeg-2ft)"
 printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 1 s, includes process start)\n' "${latencies[*]}"
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
 # The options x264 wrote into each way's stream (its SEI): the same work only if equal.
@@ -184,17 +191,24 @@ echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
   --duration 3s --outcome save --keep-recording --no-progressive-upload --record-dir "$work/rec-options" \
   >"$work/live-cast-options.log" 2>&1 || { echo "live-cast's options show failed:"; tail -n 5 "$work/live-cast-options.log"; }
 x264_options() { strings -n 40 "$1" 2>/dev/null | grep -m 1 -o 'options: .*' || true; }
-python3 - "$(x264_options "$(find "$work/rec-options" -name '*.mp4' | head -n 1)")" \
-  "$(x264_options "$work/gst-launch-1.mkv")" "$(x264_options "$work/ffmpeg-1.mkv")" <<'PY'
+opts=("$(x264_options "$(find "$work/rec-options" -name '*.mp4' | head -n 1)")")
+for way in "${ways[@]:1}"; do opts+=("$(x264_options "$work/$way-1.mkv")"); done
+python3 - "${ways[*]}" "${opts[@]}" <<'PY'
 import sys
-ways = dict(zip(["live-cast", "gst-launch", "ffmpeg"], (dict(o.split("=", 1) for o in s.split()[1:] if "=" in o) for s in sys.argv[1:])))
+names = sys.argv[1].split()
+ways = dict(zip(names, (dict(o.split("=", 1) for o in s.split()[1:] if "=" in o) for s in sys.argv[2:])))
 missing = [w for w, o in ways.items() if not o]
-keys = sorted({k for o in ways.values() for k in o})
+# How x264 spreads its work on threads (not what it makes of the picture): reported
+# apart; the slices sliced threads cut a frame into are part of that layout.
+layout = {"threads", "lookahead_threads", "sliced_threads", "slices"}
+keys = sorted({k for o in ways.values() for k in o} - layout)
 diff = [k for k in keys if len({o.get(k) for o in ways.values()}) > 1]
 if missing:
     print(f"x264 options: not found in the stream of {', '.join(missing)}")
 elif diff:
     print("x264 options DIFFER: " + "; ".join(f"{k}: " + ", ".join(f"{w} {o.get(k)}" for w, o in ways.items()) for k in diff))
 else:
-    print(f"x264 options: the same in all three ({len(keys)} options)")
+    print(f"x264 options: the same in all {len(ways)} ({len(keys)} options) but for the threads")
+if not missing:
+    print("x264 threads: " + "; ".join(f"{w} " + " ".join(f"{k}={o[k]}" for k in sorted(layout) if k in o) for w, o in ways.items()))
 PY

@@ -125,6 +125,42 @@ pub fn first_video_frame_is_key(file: &str) -> Option<bool> {
     flags.lines().next().map(|l| l.trim().starts_with('K'))
 }
 
+/// Timestamps (seconds) of the video's keyframes, in decode order.
+pub fn keyframe_pts(file: &str) -> Vec<f64> {
+    ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        file,
+    ])
+    .lines()
+    .filter_map(|l| {
+        let (pts, flags) = l.trim().split_once(',')?;
+        flags.starts_with('K').then(|| pts.parse().ok()).flatten()
+    })
+    .collect()
+}
+
+/// The options x264 wrote into a stream (its version SEI), e.g. "threads=2"; empty
+/// for another encoder.
+pub fn x264_options(file: &str) -> Vec<String> {
+    let bytes = std::fs::read(file).expect("read the media file");
+    let Some(at) = bytes.windows(9).position(|w| w == b"options: ") else {
+        return Vec::new();
+    };
+    let end = bytes[at..]
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(bytes.len(), |n| at + n);
+    String::from_utf8_lossy(&bytes[at + 9..end])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs an ffmpeg analysis filter over a file; what it logs.
 fn ffmpeg_filter_log(file: &str, args: &[&str]) -> String {
     require("ffmpeg", "ffmpeg");

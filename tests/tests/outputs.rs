@@ -204,6 +204,45 @@ fn a_destination_added_while_live_gets_the_stream_and_a_removed_one_ends_cleanly
 }
 
 #[test]
+fn x264_makes_a_stream_for_live_a_keyframe_every_2_s_frames_in_display_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.encoder = live_media::EncoderChoice::Software;
+    let b = Broadcast::start(cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(6500));
+    let finished = b.stop().unwrap();
+    let rec = finished.recording.to_string_lossy().into_owned();
+    // A viewer joining (or an ingest reconnecting) waits at most 2 s for a picture.
+    let keys = feza_tests::probe::keyframe_pts(&rec);
+    assert!(keys.len() >= 3, "keyframes at {keys:?}");
+    for pair in keys.windows(2) {
+        assert!(
+            (pair[1] - pair[0] - 2.0).abs() < 0.05,
+            "keyframes at {keys:?}"
+        );
+    }
+    // No frame waits for a later one (no B-frames): decode order is display order.
+    let pts = feza_tests::probe::video_pts(&rec);
+    assert!(
+        pts.windows(2).all(|p| p[1] > p[0]),
+        "frames out of display order"
+    );
+    // Two frame threads, not sliced ones: the same picture for less CPU (make bench).
+    let options = feza_tests::probe::x264_options(&rec);
+    for want in [
+        "threads=2",
+        "sliced_threads=0",
+        "bframes=0",
+        "rc_lookahead=0",
+    ] {
+        assert!(
+            options.iter().any(|o| o == want),
+            "x264 options {options:?} lack {want}"
+        );
+    }
+}
+
+#[test]
 fn stats_show_the_encoder_its_frame_rate_and_a_small_preview() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), vec![]);
