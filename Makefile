@@ -5,7 +5,7 @@
 CARGO_TARGET_DIR ?= /var/tmp/feza-target
 export CARGO_TARGET_DIR
 
-.PHONY: run test bench deps lint fmt
+.PHONY: run test bench deps lint fmt openapi
 
 run:
 	bash scripts/run.sh
@@ -18,6 +18,10 @@ bench:
 
 deps:
 	bash scripts/install-deps.sh
+
+# The API contract as the server serves it, for review (a test fails when it differs).
+openapi:
+	cargo run --quiet --locked -p live-server -- openapi > docs/openapi.json
 
 lint:
 	cargo fmt --all --check

@@ -90,7 +90,7 @@ Feza Live is running.
   Public page       http://$listen/live   (Live Now, Upcoming, Recent; the demo show plays there)
   Live now (API)    http://$listen/api/streams?section=live
   Upcoming          http://$listen/api/streams?section=upcoming
-  OpenAPI           http://$listen/api/openapi.json
+  API reference     http://$listen/api/docs   (the contract: http://$listen/api/openapi.json)
   Demo show         http://$listen/api/streams/$show   (broadcaster log: $data/live-cast.log)
   Demo playback     $FEZA_PLAYBACK_BASE/$show.m3u8   (ffplay or any HLS player)
   Ingest            $FEZA_INGEST_URL   (the stream key comes from POST /api/streams/{id}/start)

@@ -19,6 +19,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies"
 bash scripts/install-deps.sh
 bash scripts/s3-local.sh install
+bash scripts/api-tools.sh install
 
 step "format and lints"
 cargo fmt --all --check

@@ -1,17 +1,26 @@
-//! Bundles hls.js (from npm: scripts/web-deps.sh installs it) into the server, so the
-//! /live page needs no CDN.
+//! Bundles the pages' browser packages (from npm: scripts/web-deps.sh installs them)
+//! into the server, so no page needs a CDN: hls.js for /live, Swagger UI for /api/docs.
 
 use std::path::PathBuf;
 
+const BUNDLED: &[&str] = &[
+    "hls.js/dist/hls.min.js",
+    "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css",
+];
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let hls = manifest.join("../../web/node_modules/hls.js/dist/hls.min.js");
-    println!("cargo:rerun-if-changed={}", hls.display());
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("hls.min.js");
-    if let Err(e) = std::fs::copy(&hls, &out) {
-        panic!(
-            "{} is missing ({e}): run scripts/web-deps.sh (make run and make test do)",
-            hls.display()
-        );
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    for file in BUNDLED {
+        let from = manifest.join("../../web/node_modules").join(file);
+        println!("cargo:rerun-if-changed={}", from.display());
+        let name = from.file_name().expect("a file name");
+        if let Err(e) = std::fs::copy(&from, out_dir.join(name)) {
+            panic!(
+                "{} is missing ({e}): run scripts/web-deps.sh (make run and make test do)",
+                from.display()
+            );
+        }
     }
 }

@@ -1008,3 +1008,30 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(doc["components"]["schemas"]["Stream"].is_object());
 }
+
+#[tokio::test]
+async fn a_viewer_identity_is_made_from_an_empty_body_a_null_or_a_name() {
+    let app = spawn_app().await;
+    let post = |body: Option<(&'static str, &'static str)>| {
+        let mut req = app.client.post(app.url("/api/viewers"));
+        if let Some((kind, text)) = body {
+            req = req.header("content-type", kind).body(text);
+        }
+        app.send(req)
+    };
+    for body in [None, Some(("application/json", "null"))] {
+        let r = post(body).await.expect(StatusCode::CREATED);
+        assert!(r.body["token"].as_str().unwrap().starts_with("fzv_"));
+    }
+    post(Some(("application/json", r#"{"display_name": "Ada"}"#)))
+        .await
+        .expect(StatusCode::CREATED);
+    // A body that is sent is still read as JSON: not JSON, or not as JSON, is refused.
+    let r = post(Some(("application/json", "{")))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "invalid_input");
+    post(Some(("text/plain", r#"{"display_name": "Ada"}"#)))
+        .await
+        .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}

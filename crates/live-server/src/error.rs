@@ -166,6 +166,31 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A JSON body that may also be left out (no body at all, or `null`): then
+/// `T::default()`. A body that is sent is read as [`Json`] reads it.
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonOrEmpty<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, crate::BODY_LIMIT)
+            .await
+            .map_err(|_| ApiError::TooLarge("the request body is too large".into()))?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Json(value) = Json::<Option<T>>::from_request(req, state).await?;
+        Ok(Self(value.unwrap_or_default()))
+    }
+}
+
 /// Query extractor whose rejections are [`ApiError`]s.
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

@@ -5,10 +5,10 @@
 //! PostgreSQL's NOTIFY for the other instances' (polling as a fallback, and on SQLite).
 
 use crate::db::{Backend, to_ms};
-use crate::error::ApiError;
+use crate::error::{ApiError, Path};
 use crate::state::AppState;
 use crate::store::{self, StreamRow};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chrono::Utc;
@@ -278,11 +278,15 @@ fn keep_alive() -> KeepAlive {
 
 #[utoipa::path(
     get, path = "/api/streams/{id}/events", tag = "engagement",
-    responses((status = 200, description = "Server-Sent Events: counts, comment, comment_deleted, status", content_type = "text/event-stream"), (status = 404, body = live_core::api::ErrorBody)),
+    params(crate::api::doc::ShowPath, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it); without it, events from now on")),
+    responses(
+        (status = 200, description = "Server-Sent Events, each with an id, a kind (counts, comment, comment_deleted, status) and a JSON object as its data", content_type = "text/event-stream", body = Object),
+        (status = 404, response = crate::api::doc::NotFound),
+    ),
 )]
 pub async fn stream_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(crate::api::doc::ShowPath { id }): Path<crate::api::doc::ShowPath>,
     headers: HeaderMap,
 ) -> Result<Sse<impl FutStream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let row = store::load_visible(&state, &id, None).await?;
@@ -295,8 +299,8 @@ pub async fn stream_events(
 }
 
 #[utoipa::path(
-    get, path = "/api/events", tag = "engagement",
-    responses((status = 200, description = "Server-Sent Events: stream_scheduled, stream_live, stream_ended, stream_archived, stream_cancelled, stream_rescheduled", content_type = "text/event-stream")),
+    get, path = "/api/events", tag = "engagement", params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it); without it, events from now on")),
+    responses((status = 200, description = "Server-Sent Events, each with an id, a kind (stream_scheduled, stream_live, stream_ended, stream_archived, stream_cancelled, stream_rescheduled) and a JSON object as its data", content_type = "text/event-stream", body = Object)),
 )]
 pub async fn catalog_events(
     State(state): State<AppState>,

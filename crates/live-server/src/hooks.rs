@@ -8,36 +8,45 @@ use crate::auth::{hash_secret, same_secret};
 use crate::error::{ApiError, Form, Query};
 use crate::state::AppState;
 use crate::store::{self, IngestChange, StreamRow};
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use live_core::Transition;
+use live_core::api::ErrorBody;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/hooks/ingest/publish", post(publish))
-        .route("/hooks/ingest/publish_done", post(publish_done))
-        .route("/hooks/ingest/update", post(update))
-        .route("/hooks/ingest/relay", post(relay))
+/// The hook routes and their part of the OpenAPI document (tagged `internal`: only the
+/// ingest calls them, with the hook secret).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish))
+        .routes(routes!(publish_done))
+        .routes(routes!(update))
+        .routes(routes!(relay))
 }
 
+/// The hook secret, in the query (`?secret=`) or the `X-Feza-Hook-Secret` header.
 #[derive(Deserialize)]
 pub struct Secret {
     secret: Option<String>,
 }
 
 /// The form nginx-rtmp posts (it sends more fields; these are the ones used).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct HookForm {
+    /// `publish`, `publish_done`, `update_publish`, …
     #[serde(default)]
     call: String,
+    /// The stream's name: the stream key on publish, the public name after it.
     #[serde(default)]
     name: String,
+    /// The publisher's address.
     #[serde(default)]
     addr: String,
+    /// The ingest's id of the publisher's connection.
     #[serde(default)]
     clientid: String,
 }
@@ -68,6 +77,17 @@ fn refuse(message: &str) -> ApiError {
 
 /// The ingest relaying a stream to its public name: only for a show whose ingest is
 /// connected right now.
+#[utoipa::path(
+    post, path = "/hooks/ingest/relay", tag = "internal",
+    request_body(content = HookForm, content_type = "application/x-www-form-urlencoded"),
+    security(("hook_secret" = []), ("hook_secret_header" = [])),
+    responses(
+        (status = 200, description = "Relay it: the show's ingest is connected"),
+        (status = 400, response = crate::api::doc::BadRequest),
+        (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
+        (status = 403, description = "A wrong or missing hook secret, or no show with a connected ingest has that name", body = ErrorBody),
+    ),
+)]
 async fn relay(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
@@ -94,6 +114,17 @@ async fn relay(
 
 /// A publish: accepted (redirected to the public name) only for the current key of a
 /// show going live or reconnecting, with nobody else publishing it.
+#[utoipa::path(
+    post, path = "/hooks/ingest/publish", tag = "internal",
+    request_body(content = HookForm, content_type = "application/x-www-form-urlencoded"),
+    security(("hook_secret" = []), ("hook_secret_header" = [])),
+    responses(
+        (status = 302, description = "Accepted: the show is live (or back); publish under the public name in `Location`", headers(("Location" = String, description = "The show's public name"))),
+        (status = 400, response = crate::api::doc::BadRequest),
+        (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
+        (status = 403, description = "A wrong or missing hook secret; an unknown or expired stream key; another publisher connected", body = ErrorBody),
+    ),
+)]
 async fn publish(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
@@ -132,6 +163,18 @@ async fn publishing(state: &AppState, form: &HookForm) -> Result<Option<StreamRo
     Ok(row.filter(|r| r.ingest_client.as_deref() == Some(form.clientid.as_str())))
 }
 
+/// The publisher went away: the show waits for it (reconnecting) for the grace period.
+#[utoipa::path(
+    post, path = "/hooks/ingest/publish_done", tag = "internal",
+    request_body(content = HookForm, content_type = "application/x-www-form-urlencoded"),
+    security(("hook_secret" = []), ("hook_secret_header" = [])),
+    responses(
+        (status = 200, description = "Taken (also for a connection that no longer publishes a show)"),
+        (status = 400, response = crate::api::doc::BadRequest),
+        (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
+        (status = 403, description = "A wrong or missing hook secret", body = ErrorBody),
+    ),
+)]
 async fn publish_done(
     State(state): State<AppState>,
     Query(q): Query<Secret>,
@@ -159,6 +202,17 @@ async fn publish_done(
 }
 
 /// nginx-rtmp's periodic call while a client is connected; a refusal drops it.
+#[utoipa::path(
+    post, path = "/hooks/ingest/update", tag = "internal",
+    request_body(content = HookForm, content_type = "application/x-www-form-urlencoded"),
+    security(("hook_secret" = []), ("hook_secret_header" = [])),
+    responses(
+        (status = 200, description = "Go on"),
+        (status = 400, response = crate::api::doc::BadRequest),
+        (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
+        (status = 403, description = "A wrong or missing hook secret, or this connection no longer publishes a live show: drop it", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Query(q): Query<Secret>,

@@ -22,41 +22,32 @@ use crate::state::{AppState, Settings};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::routing::get;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tower_http::trace::TraceLayer;
 
 /// Largest JSON body the API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The OpenAPI document of everything the server answers, as `/api/openapi.json`
+/// serves it (pretty-printed, so its committed copy reads well in review).
+pub fn openapi_json() -> String {
+    let (_, doc) = api::router();
+    let mut json = doc
+        .to_pretty_json()
+        .expect("the generated OpenAPI document serializes");
+    json.push('\n');
+    json
+}
+
+/// The document never changes: serialized once, not per request.
+pub(crate) static OPENAPI: LazyLock<String> = LazyLock::new(openapi_json);
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api::router();
-    // The document never changes: serialize it once, not per request.
-    let openapi: Arc<str> = openapi
-        .to_json()
-        .expect("the generated OpenAPI document serializes")
-        .into();
+    let (api, _) = api::router();
     Router::new()
         .merge(api)
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = openapi.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        doc.to_string(),
-                    )
-                }
-            }),
-        )
-        .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .merge(hooks::router())
-        // Uploads stream their bodies to storage: no in-memory body limit there.
-        .merge(uploads::router().layer(DefaultBodyLimit::disable()))
-        .merge(replays::media_router(&state))
         .merge(web::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

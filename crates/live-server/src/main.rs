@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API, the ingest hooks and the public pages.
     Serve(Box<Config>),
+    /// Prints the OpenAPI document of the HTTP API (what `/api/openapi.json` serves).
+    Openapi,
     /// Administrative tasks on the database.
     #[command(subcommand)]
     Admin(Admin),
@@ -44,6 +46,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(cfg) => serve(*cfg).await,
+        Command::Openapi => {
+            print!("{}", live_server::openapi_json());
+            Ok(())
+        }
         Command::Admin(Admin::CreateSeller { name, database_url }) => {
             let db = Db::connect(&database_url).await?;
             let (id, token) = live_server::auth::create_seller(&db, &name)

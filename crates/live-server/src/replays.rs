@@ -5,15 +5,13 @@
 //! cannot be made ends as `failed` with a reason, never stuck in `processing`.
 
 use crate::db::to_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Path};
 use crate::state::AppState;
 use crate::store;
 use crate::uploads::upload_state::*;
 use axum::Json;
-use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::RANGE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use live_core::StreamStatus;
@@ -251,13 +249,17 @@ async fn finish(state: &AppState, upload: &str, stream: &str, made: &Made) -> an
 }
 
 #[utoipa::path(
-    get, path = "/api/streams/{id}/replay", tag = "streams",
-    responses((status = 200, body = Replay), (status = 404, body = live_core::api::ErrorBody)),
+    get, path = "/api/streams/{id}/replay", tag = "streams", params(crate::api::doc::ShowPath),
+    responses(
+        (status = 200, body = Replay),
+        (status = 401, description = "A seller token that is not valid (none is needed)", body = live_core::api::ErrorBody),
+        (status = 404, description = "No such show, or it has no replay", body = live_core::api::ErrorBody),
+    ),
 )]
 pub async fn get_replay(
     State(state): State<AppState>,
     seller: crate::auth::MaybeSeller,
-    Path(id): Path<String>,
+    Path(crate::api::doc::ShowPath { id }): Path<crate::api::doc::ShowPath>,
 ) -> Result<Json<Replay>, ApiError> {
     let row = store::load_visible(&state, &id, seller.0.as_ref()).await?;
     let view = row.view(&state.settings, seller.0.as_ref(), Utc::now())?;
@@ -266,62 +268,137 @@ pub async fn get_replay(
         .ok_or_else(|| ApiError::NotFound("this show has no replay".into()))
 }
 
-/// Counts a view when a player starts a replay from the top (a request without a
-/// range, or from byte 0); seeks and resumed buffering are not views.
-async fn count_views(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let starts = req
-        .headers()
-        .get(RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|r| r.trim() == "bytes=0-");
-    let response = next.run(req).await;
-    // Served here, or redirected to the object store that serves it.
-    if starts
-        && (response.status().is_success() || response.status().is_redirection())
-        && let Some(stream) = path.rsplit('/').next().and_then(|f| f.strip_suffix(".mp4"))
-    {
-        let counted = sqlx::query(
-            "update saved_streams set views_count = views_count + 1 where stream_id = $1",
-        )
-        .bind(stream)
-        .execute(&state.db.pool)
-        .await;
-        if let Err(e) = counted {
-            tracing::warn!(stream, "could not count a replay view: {e}");
-        }
+/// Counts a view when a player starts a replay from the top (a GET without a range,
+/// or from byte 0, answered with the file or a redirect to it); seeks, resumed
+/// buffering and HEAD requests are not views.
+async fn count_view(state: &AppState, name: &str, starts: bool, status: axum::http::StatusCode) {
+    let served = status.is_success() || status == axum::http::StatusCode::TEMPORARY_REDIRECT;
+    let Some(stream) = name.strip_suffix(".mp4") else {
+        return;
+    };
+    if !(starts && served) {
+        return;
     }
+    let counted =
+        sqlx::query("update saved_streams set views_count = views_count + 1 where stream_id = $1")
+            .bind(stream)
+            .execute(&state.db.pool)
+            .await;
+    if let Err(e) = counted {
+        tracing::warn!(stream, "could not count a replay view: {e}");
+    }
+}
+
+/// A replay's file: `<show id>.mp4` or `<show id>.jpg`, nothing else of the folder.
+fn replay_file_name(name: &str) -> Option<&str> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let ours = !stem.is_empty()
+        && stem.len() <= 64
+        && stem.bytes().all(|b| b.is_ascii_alphanumeric())
+        && matches!(ext, "mp4" | "jpg");
+    ours.then_some(name)
+}
+
+/// A saved replay's video (`<show id>.mp4`) or picture (`<show id>.jpg`), from
+/// `replay.video_url` and `replay.thumbnail_url`. Range requests are answered (206):
+/// players seek without fetching the whole file. Only a request from the start (no
+/// `Range`, or `bytes=0-`) counts as a view. With object storage the answer is a
+/// redirect to a signed URL of the object store.
+#[utoipa::path(
+    get, path = "/media/replays/{name}", tag = "replays",
+    params(
+        ("name" = String, Path, description = "`<show id>.mp4` (the replay) or `<show id>.jpg` (its picture)"),
+        ("Range" = Option<String>, Header, description = "`bytes=START-END`: part of the file"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", content(
+            (crate::api::doc::Binary = "video/mp4"), (crate::api::doc::Binary = "image/jpeg"),
+        ), headers(
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("Content-Length" = u64),
+            ("Last-Modified" = String),
+        )),
+        (status = 206, description = "The part asked for with `Range`", content(
+            (crate::api::doc::Binary = "video/mp4"), (crate::api::doc::Binary = "image/jpeg"),
+        ), headers(
+            ("Content-Range" = String, description = "`bytes START-END/SIZE`"),
+            ("Content-Length" = u64),
+        )),
+        (status = 304, description = "Not modified since `If-Modified-Since`"),
+        (status = 307, description = "Kept in object storage: fetch it from `Location`, a signed URL valid for a while", headers(
+            ("Location" = String, description = "The signed URL"),
+        )),
+        (status = 404, description = "No such replay file"),
+        (status = 416, description = "The range is outside the file", headers(
+            ("Content-Range" = String, description = "`bytes */SIZE`"),
+        )),
+        (status = 503, description = "The object store cannot be reached to sign a URL; try again later"),
+    ),
+)]
+async fn replay_file(
+    State(state): State<AppState>,
+    Path(ReplayFile { name }): Path<ReplayFile>,
+    req: Request,
+) -> Response {
+    let Some(name) = replay_file_name(&name) else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let starts = req.method() == axum::http::Method::GET
+        && req
+            .headers()
+            .get(RANGE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|r| r.trim() == "bytes=0-");
+    let response = match &state.settings.storage {
+        crate::storage::Storage::Local(dir) => {
+            use tower::ServiceExt;
+            match tower_http::services::ServeFile::new(dir.join(name))
+                .oneshot(req)
+                .await
+            {
+                Ok(r) => r.into_response(),
+                Err(never) => match never {},
+            }
+        }
+        crate::storage::Storage::S3 { .. } => match state.settings.storage.redirect(name).await {
+            Some(r) => r,
+            None => axum::http::StatusCode::NOT_FOUND.into_response(),
+        },
+    };
+    count_view(&state, name, starts, response.status()).await;
     response
 }
 
-/// `/media/replays/<id>.mp4` and `.jpg`: files with range requests, or redirects to
-/// the object store that holds them.
-pub fn media_router(state: &AppState) -> Router<AppState> {
-    let router = match &state.settings.storage {
-        crate::storage::Storage::Local(dir) => {
-            Router::new().nest_service("/media/replays", tower_http::services::ServeDir::new(dir))
-        }
-        crate::storage::Storage::S3 { .. } => Router::new().route(
-            "/media/replays/{name}",
-            axum::routing::get(
-                |State(state): State<AppState>, Path(name): Path<String>| async move {
-                    match state.settings.storage.redirect(&name).await {
-                        Some(r) => r,
-                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
-                    }
-                },
-            ),
-        ),
-    };
-    router.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        count_views,
-    ))
+#[derive(serde::Deserialize)]
+struct ReplayFile {
+    name: String,
+}
+
+/// `/media/replays/<id>.mp4` and `.jpg`, and their part of the OpenAPI document.
+pub fn media_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(replay_file))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_replays_video_and_picture_are_served_from_the_folder() {
+        assert_eq!(replay_file_name("01abc.mp4"), Some("01abc.mp4"));
+        assert_eq!(replay_file_name("01abc.jpg"), Some("01abc.jpg"));
+        for name in [
+            "01abc.mp4.part",
+            "../feza.db",
+            ".mp4",
+            "01abc",
+            "a/b.mp4",
+            "01abc.MP4",
+            "x.db",
+        ] {
+            assert_eq!(replay_file_name(name), None, "{name}");
+        }
+    }
     use std::path::Path;
 
     #[test]

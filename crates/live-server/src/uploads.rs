@@ -12,21 +12,23 @@ use crate::auth::Seller;
 use crate::db::{from_ms, new_id, to_ms};
 use crate::state::AppState;
 use crate::store;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{head, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use live_core::{EndReason, StreamStatus};
+use serde::Deserialize;
 use sha1::Digest;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToResponse};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum,expiration";
@@ -132,16 +134,45 @@ impl UploadLocks {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/uploads", post(create).options(options))
-        .route(
-            "/api/uploads/{id}",
-            head(status)
-                .patch(append)
-                .delete(terminate)
-                .options(options),
-        )
+/// The tus routes and their part of the OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, options))
+        .routes(routes!(status, append, terminate, options_upload))
+}
+
+/// A tus refusal: its reason in plain text, with `Tus-Resumable`.
+#[derive(ToResponse)]
+#[response(
+    description = "Refused; the reason in plain text says what to do",
+    headers(("Tus-Resumable" = String, description = "1.0.0")),
+)]
+#[expect(
+    dead_code,
+    reason = "a response of the OpenAPI document; the body is the reason"
+)]
+pub struct TusRefused(String);
+
+/// What this tus server supports (`OPTIONS`), in headers.
+#[derive(ToResponse)]
+#[response(
+    description = "What this tus server supports",
+    headers(
+        ("Tus-Resumable" = String, description = "1.0.0"),
+        ("Tus-Version" = String, description = "1.0.0"),
+        ("Tus-Extension" = String, description = "creation,creation-defer-length,termination,checksum,expiration"),
+        ("Tus-Checksum-Algorithm" = String, description = "sha1,sha256"),
+        ("Tus-Max-Size" = u64, description = "The largest upload accepted, in bytes"),
+    ),
+)]
+pub struct TusCapabilities;
+
+/// The upload named in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UploadPath {
+    /// The upload's id, the last part of its `Location`.
+    pub id: String,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -179,7 +210,23 @@ fn tus_headers(mut r: Response, pairs: &[(&'static str, String)]) -> Response {
     r
 }
 
-async fn options(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    options, path = "/api/uploads", tag = "uploads",
+    responses((status = 204, response = TusCapabilities)),
+)]
+async fn options(state: State<AppState>) -> Response {
+    capabilities(state).await
+}
+
+#[utoipa::path(
+    options, path = "/api/uploads/{id}", tag = "uploads", params(UploadPath),
+    responses((status = 204, response = TusCapabilities)),
+)]
+async fn options_upload(state: State<AppState>) -> Response {
+    capabilities(state).await
+}
+
+async fn capabilities(State(state): State<AppState>) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
     h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
@@ -294,6 +341,36 @@ async fn offset_of(state: &AppState, id: &str) -> Result<u64, TusError> {
     }
 }
 
+/// Starts a replay upload (tus creation) for one of the seller's own shows.
+///
+/// Refusals: 400 a header missing or not valid; 403 another seller's show; 404 no such
+/// show; 409 the show takes no replay now (neither live nor saved); 412 no
+/// `Tus-Resumable: 1.0.0`; 413 larger than `Tus-Max-Size`; 507 the server's disk is full.
+#[utoipa::path(
+    post, path = "/api/uploads", tag = "uploads",
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Length" = Option<u64>, Header, description = "The recording's size in bytes; or send `Upload-Defer-Length: 1`"),
+        ("Upload-Defer-Length" = Option<String>, Header, description = "`1`: the size is given later (a recording still growing)"),
+        ("Upload-Metadata" = String, Header, description = "`stream_id <base64 of the show's id>`, from the end call's `upload.metadata`"),
+    ),
+    responses(
+        (status = 201, description = "Created: send the bytes to `Location` with PATCH", headers(
+            ("Location" = String, description = "The upload's URL"),
+            ("Upload-Expires" = String, description = "When an unfinished upload is dropped (HTTP date)"),
+            ("Tus-Resumable" = String, description = "1.0.0"),
+        )),
+        (status = 400, response = TusRefused),
+        (status = 401, response = crate::api::doc::Unauthorized),
+        (status = 403, response = TusRefused),
+        (status = 404, response = TusRefused),
+        (status = 409, response = TusRefused),
+        (status = 412, response = TusRefused),
+        (status = 413, response = TusRefused),
+        (status = 507, response = TusRefused),
+    ),
+    security(("seller" = [])),
+)]
 async fn create(State(state): State<AppState>, seller: Seller, headers: HeaderMap) -> TusResult {
     check_version(&headers)?;
     let length = parse_u64(&headers, "upload-length")?;
@@ -381,10 +458,33 @@ async fn create(State(state): State<AppState>, seller: Seller, headers: HeaderMa
     ))
 }
 
+/// Where an upload stands (tus HEAD): resume from `Upload-Offset`.
+///
+/// Refusals: 403 another seller's upload; 404 no such upload; 410 it expired
+/// unfinished; 412 no `Tus-Resumable: 1.0.0`.
+#[utoipa::path(
+    head, path = "/api/uploads/{id}", tag = "uploads",
+    params(UploadPath, ("Tus-Resumable" = String, Header, description = "`1.0.0`")),
+    responses(
+        (status = 200, description = "The upload's state, in headers", headers(
+            ("Upload-Offset" = u64, description = "Bytes received: send the rest from here"),
+            ("Upload-Length" = u64, description = "The whole size, once known"),
+            ("Upload-Defer-Length" = String, description = "`1` while the size is not known yet"),
+            ("Upload-Metadata" = String, description = "As sent on creation"),
+            ("Upload-Expires" = String, description = "When it is dropped if left unfinished (HTTP date)"),
+            ("Tus-Resumable" = String, description = "1.0.0"),
+        )),
+        (status = 400, response = TusRefused),
+        (status = 401, response = crate::api::doc::Unauthorized),
+        (status = 403, response = TusRefused), (status = 404, response = TusRefused),
+        (status = 410, response = TusRefused), (status = 412, response = TusRefused),
+    ),
+    security(("seller" = [])),
+)]
 async fn status(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(UploadPath { id }): Path<UploadPath>,
     headers: HeaderMap,
 ) -> TusResult {
     check_version(&headers)?;
@@ -428,10 +528,46 @@ fn parse_checksum(h: &HeaderMap) -> Result<Option<Checksum>, TusError> {
     }
 }
 
+/// Appends bytes at `Upload-Offset` (tus PATCH). What reached the server before a
+/// broken connection is kept: ask HEAD and resume from there.
+///
+/// Refusals: 400 a header missing or not valid, or the body broke off before its
+/// checksum could be verified; 403 another seller's upload, or one already complete;
+/// 404 no such upload; 409 `Upload-Offset` is not where the upload is (the answer's
+/// `Upload-Offset` says where); 410 it expired unfinished; 412 no `Tus-Resumable:
+/// 1.0.0`; 413 more bytes than the upload has room for; 415 not sent as
+/// `application/offset+octet-stream`; 460 the bytes do not match `Upload-Checksum` (none
+/// of them were kept); 507 the server's disk is full.
+#[utoipa::path(
+    patch, path = "/api/uploads/{id}", tag = "uploads",
+    params(
+        UploadPath,
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Offset" = u64, Header, description = "Where these bytes start: the upload's current offset"),
+        ("Upload-Length" = Option<u64>, Header, description = "The whole size, if it was deferred and is known now"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64 digest>` or `sha256 <base64 digest>` of this request's bytes"),
+    ),
+    request_body(content = crate::api::doc::Binary, content_type = "application/offset+octet-stream", description = "The next bytes of the recording"),
+    responses(
+        (status = 204, description = "Stored", headers(
+            ("Upload-Offset" = u64, description = "Bytes received now"),
+            ("Upload-Expires" = String, description = "When it is dropped if left unfinished (HTTP date)"),
+            ("Tus-Resumable" = String, description = "1.0.0"),
+        )),
+        (status = 400, response = TusRefused),
+        (status = 401, response = crate::api::doc::Unauthorized),
+        (status = 403, response = TusRefused), (status = 404, response = TusRefused),
+        (status = 409, response = TusRefused), (status = 410, response = TusRefused),
+        (status = 412, response = TusRefused), (status = 413, response = TusRefused),
+        (status = 415, response = TusRefused), (status = 460, response = TusRefused),
+        (status = 507, response = TusRefused),
+    ),
+    security(("seller" = [])),
+)]
 async fn append(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(UploadPath { id }): Path<UploadPath>,
     headers: HeaderMap,
     body: Body,
 ) -> TusResult {
@@ -663,10 +799,26 @@ async fn write_checked(
     }
 }
 
+/// Drops an upload and its bytes (tus termination).
+///
+/// Refusals: 403 another seller's upload; 404 no such upload; 410 it expired
+/// unfinished; 412 no `Tus-Resumable: 1.0.0`.
+#[utoipa::path(
+    delete, path = "/api/uploads/{id}", tag = "uploads",
+    params(UploadPath, ("Tus-Resumable" = String, Header, description = "`1.0.0`")),
+    responses(
+        (status = 204, description = "Dropped", headers(("Tus-Resumable" = String, description = "1.0.0"))),
+        (status = 400, response = TusRefused),
+        (status = 401, response = crate::api::doc::Unauthorized),
+        (status = 403, response = TusRefused), (status = 404, response = TusRefused),
+        (status = 410, response = TusRefused), (status = 412, response = TusRefused),
+    ),
+    security(("seller" = [])),
+)]
 async fn terminate(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(UploadPath { id }): Path<UploadPath>,
     headers: HeaderMap,
 ) -> TusResult {
     check_version(&headers)?;

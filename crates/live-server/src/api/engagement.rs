@@ -4,6 +4,10 @@
 //! the show's row lock, so counts equal rows under any concurrency. Watchers are
 //! counted by the counts ticker (sessions with a heartbeat in the last 45 s, by default).
 
+use crate::api::doc::{
+    BadRequest, CommentPath, Forbidden, NotFound, RateLimited, SessionPath, ShowPath, TooLarge,
+    Unauthorized, UnsupportedMediaType,
+};
 use crate::auth::{Seller, Viewer};
 use crate::db::{from_ms, new_id, to_ms};
 use crate::error::{ApiError, Json, Path, Query};
@@ -130,15 +134,20 @@ async fn counts_of(state: &AppState, id: &str) -> Result<Counts, ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/viewers", tag = "engagement",
-    responses((status = 201, body = Joined), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    post, path = "/api/streams/{id}/viewers", tag = "engagement", params(ShowPath),
+    responses(
+        (status = 201, description = "Watching; send a heartbeat at least every 45 s", body = Joined),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound),
+        (status = 409, description = "The show is not live", body = ErrorBody),
+        (status = 429, response = RateLimited),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn join(
     State(state): State<AppState>,
     viewer: Viewer,
     ip: ClientIp,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<(StatusCode, Json<Joined>), ApiError> {
     state
         .limits
@@ -224,26 +233,40 @@ async fn touch_session(
 
 #[utoipa::path(
     post, path = "/api/streams/{id}/viewers/{session_id}/heartbeat", tag = "engagement",
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(SessionPath),
+    responses(
+        (status = 204, description = "Still watching"), (status = 401, response = Unauthorized),
+        (status = 404, description = "No such session (it ended or timed out): join again", body = ErrorBody),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn heartbeat(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((id, session)): Path<(String, String)>,
+    Path(SessionPath {
+        id,
+        session_id: session,
+    }): Path<SessionPath>,
 ) -> Result<StatusCode, ApiError> {
     touch_session(&state, &id, &session, &viewer, false).await
 }
 
 #[utoipa::path(
     delete, path = "/api/streams/{id}/viewers/{session_id}", tag = "engagement",
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(SessionPath),
+    responses(
+        (status = 204, description = "Left"), (status = 401, response = Unauthorized),
+        (status = 404, description = "No such session, or it ended already", body = ErrorBody),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn leave(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((id, session)): Path<(String, String)>,
+    Path(SessionPath {
+        id,
+        session_id: session,
+    }): Path<SessionPath>,
 ) -> Result<StatusCode, ApiError> {
     touch_session(&state, &id, &session, &viewer, true).await
 }
@@ -419,16 +442,23 @@ async fn write_reactions(
 }
 
 #[utoipa::path(
-    put, path = "/api/streams/{id}/reaction", tag = "engagement",
+    put, path = "/api/streams/{id}/reaction", tag = "engagement", params(ShowPath),
     request_body = SetReaction,
-    responses((status = 200, body = Reacted), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses(
+        (status = 200, body = Reacted), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The show is neither live nor a replay", body = ErrorBody),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn react(
     State(state): State<AppState>,
     viewer: Viewer,
     ip: ClientIp,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Json(body): Json<SetReaction>,
 ) -> Result<Json<Reacted>, ApiError> {
     state
@@ -475,16 +505,23 @@ impl CommentRow {
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/comments", tag = "engagement",
+    post, path = "/api/streams/{id}/comments", tag = "engagement", params(ShowPath),
     request_body = NewComment,
-    responses((status = 201, body = Comment), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses(
+        (status = 201, body = Comment), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The show is not live", body = ErrorBody),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn comment(
     State(state): State<AppState>,
     viewer: Viewer,
     ip: ClientIp,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Json(body): Json<NewComment>,
 ) -> Result<(StatusCode, Json<Comment>), ApiError> {
     let text = validate::comment(&body.text)?;
@@ -537,6 +574,7 @@ pub async fn comment(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CommentQuery {
     /// A comment id: only comments after it.
     after: Option<String>,
@@ -546,12 +584,15 @@ pub struct CommentQuery {
 
 #[utoipa::path(
     get, path = "/api/streams/{id}/comments", tag = "engagement",
-    params(CommentQuery),
-    responses((status = 200, body = CommentPage), (status = 404, body = ErrorBody)),
+    params(ShowPath, CommentQuery),
+    responses(
+        (status = 200, body = CommentPage), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
 )]
 pub async fn comments(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Query(q): Query<CommentQuery>,
 ) -> Result<Json<CommentPage>, ApiError> {
     let row = store::load_visible(&state, &id, None).await?;
@@ -593,13 +634,17 @@ pub async fn comments(
 
 #[utoipa::path(
     delete, path = "/api/streams/{id}/comments/{comment_id}", tag = "engagement",
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(CommentPath),
+    responses(
+        (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+    ),
     security(("seller" = [])),
 )]
 pub async fn delete_comment(
     State(state): State<AppState>,
     seller: Seller,
-    Path((id, comment_id)): Path<(String, String)>,
+    Path(CommentPath { id, comment_id }): Path<CommentPath>,
 ) -> Result<StatusCode, ApiError> {
     let row = store::load_owned(&state, &id, &seller).await?;
     let mut tx = lock_stream(&state, &row.id).await?;
@@ -632,15 +677,21 @@ pub async fn delete_comment(
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/blocks", tag = "engagement",
+    post, path = "/api/streams/{id}/blocks", tag = "engagement", params(ShowPath),
     request_body = NewBlock,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 204, description = "Blocked from this seller's shows"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such show of yours, or no such viewer", body = ErrorBody),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
+    ),
     security(("seller" = [])),
 )]
 pub async fn block(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Json(body): Json<NewBlock>,
 ) -> Result<StatusCode, ApiError> {
     store::load_owned(&state, &id, &seller).await?;
@@ -665,15 +716,18 @@ pub async fn block(
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/shares", tag = "engagement",
-    responses((status = 200, body = Counts), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    post, path = "/api/streams/{id}/shares", tag = "engagement", params(ShowPath),
+    responses(
+        (status = 200, body = Counts), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 429, response = RateLimited),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn share(
     State(state): State<AppState>,
     viewer: Viewer,
     ip: ClientIp,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<Counts>, ApiError> {
     state
         .limits
@@ -746,27 +800,35 @@ async fn set_reminder(
 }
 
 #[utoipa::path(
-    put, path = "/api/streams/{id}/reminder", tag = "engagement",
-    responses((status = 200, body = Reminded), (status = 409, body = ErrorBody)),
+    put, path = "/api/streams/{id}/reminder", tag = "engagement", params(ShowPath),
+    responses(
+        (status = 200, body = Reminded), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The show is no longer to come", body = ErrorBody),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn remind(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<Reminded>, ApiError> {
     set_reminder(&state, &viewer, &id, true).await
 }
 
 #[utoipa::path(
-    delete, path = "/api/streams/{id}/reminder", tag = "engagement",
-    responses((status = 200, body = Reminded), (status = 409, body = ErrorBody)),
+    delete, path = "/api/streams/{id}/reminder", tag = "engagement", params(ShowPath),
+    responses(
+        (status = 200, body = Reminded), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The show is no longer to come", body = ErrorBody),
+    ),
     security(("viewer" = [])),
 )]
 pub async fn unremind(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<Reminded>, ApiError> {
     set_reminder(&state, &viewer, &id, false).await
 }

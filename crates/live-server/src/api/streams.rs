@@ -1,5 +1,9 @@
 //! The catalog and the seller's lifecycle calls (API.md, "Streams").
 
+use crate::api::doc::{
+    BadRequest, Conflict, Forbidden, NotFound, ShowPath, TooLarge, Unauthorized,
+    UnsupportedMediaType,
+};
 use crate::auth::{self, MaybeSeller, Seller};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
@@ -41,8 +45,8 @@ fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     request_body = CreateStream,
     responses(
         (status = 201, description = "Created, scheduled", body = Stream),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
     ),
     security(("seller" = [])),
 )]
@@ -77,7 +81,10 @@ pub struct ListParams {
 
 #[utoipa::path(
     get, path = "/api/streams", tag = "streams", params(ListParams),
-    responses((status = 200, body = StreamPage), (status = 400, body = ErrorBody)),
+    responses(
+        (status = 200, body = StreamPage), (status = 400, response = BadRequest),
+        (status = 401, description = "A seller token that is not valid (none is needed)", body = ErrorBody),
+    ),
 )]
 pub async fn list_streams(
     State(state): State<AppState>,
@@ -116,7 +123,10 @@ pub struct OwnParams {
 
 #[utoipa::path(
     get, path = "/api/me/streams", tag = "streams", params(OwnParams),
-    responses((status = 200, body = StreamPage), (status = 401, body = ErrorBody)),
+    responses(
+        (status = 200, body = StreamPage), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
     security(("seller" = [])),
 )]
 pub async fn my_streams(
@@ -140,13 +150,16 @@ pub async fn my_streams(
 }
 
 #[utoipa::path(
-    get, path = "/api/streams/{id}", tag = "streams",
-    responses((status = 200, body = Stream), (status = 404, body = ErrorBody)),
+    get, path = "/api/streams/{id}", tag = "streams", params(ShowPath),
+    responses(
+        (status = 200, body = Stream), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
 )]
 pub async fn get_stream(
     State(state): State<AppState>,
     MaybeSeller(seller): MaybeSeller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<Stream>, ApiError> {
     let row = store::load_visible(&state, &stream_id(id)?, seller.as_ref()).await?;
     Ok(Json(row.view(
@@ -157,19 +170,20 @@ pub async fn get_stream(
 }
 
 #[utoipa::path(
-    patch, path = "/api/streams/{id}", tag = "streams",
+    patch, path = "/api/streams/{id}", tag = "streams", params(ShowPath),
     request_body = UpdateStream,
     responses(
-        (status = 200, body = Stream), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
+        (status = 200, body = Stream), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
     ),
     security(("seller" = [])),
 )]
 pub async fn patch_stream(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Json(body): Json<UpdateStream>,
 ) -> Result<Json<Stream>, ApiError> {
     let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
@@ -203,18 +217,18 @@ pub async fn patch_stream(
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/start", tag = "streams",
+    post, path = "/api/streams/{id}/start", tag = "streams", params(ShowPath),
     responses(
         (status = 200, description = "A fresh stream key; the show goes live when media reaches the ingest", body = StartResponse),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     ),
     security(("seller" = [])),
 )]
 pub async fn start_stream(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<StartResponse>, ApiError> {
     let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
     let key = auth::random_token(auth::STREAM_KEY_PREFIX);
@@ -236,19 +250,20 @@ pub async fn start_stream(
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/end", tag = "streams",
+    post, path = "/api/streams/{id}/end", tag = "streams", params(ShowPath),
     request_body = EndStream,
     responses(
-        (status = 200, body = EndResponse), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
+        (status = 200, body = EndResponse), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
     ),
     security(("seller" = [])),
 )]
 pub async fn end_stream(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
     Json(body): Json<EndStream>,
 ) -> Result<Json<EndResponse>, ApiError> {
     let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
@@ -286,17 +301,18 @@ pub async fn end_stream(
 }
 
 #[utoipa::path(
-    post, path = "/api/streams/{id}/cancel", tag = "streams",
+    post, path = "/api/streams/{id}/cancel", tag = "streams", params(ShowPath),
     responses(
-        (status = 200, body = Stream), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 200, body = Stream), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
     ),
     security(("seller" = [])),
 )]
 pub async fn cancel_stream(
     State(state): State<AppState>,
     seller: Seller,
-    Path(id): Path<String>,
+    Path(ShowPath { id }): Path<ShowPath>,
 ) -> Result<Json<Stream>, ApiError> {
     let row = store::load_owned(&state, &stream_id(id)?, &seller).await?;
     let applied = store::apply(

@@ -1,23 +1,30 @@
 //! Anonymous viewer identities (API.md, "Identities").
 
+use crate::api::doc::{BadRequest, TooLarge, UnsupportedMediaType};
 use crate::auth::{VIEWER_TOKEN_PREFIX, hash_secret, random_token};
 use crate::db::{new_id, to_ms};
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, JsonOrEmpty};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use live_core::api::{CreateViewer, ErrorBody, ViewerCreated};
+use live_core::api::{CreateViewer, ViewerCreated};
 use live_core::validate;
 
 #[utoipa::path(
     post, path = "/api/viewers", tag = "viewers",
-    request_body = CreateViewer,
-    responses((status = 201, body = ViewerCreated), (status = 400, body = ErrorBody)),
+    request_body(
+        content = Option<CreateViewer>,
+        description = "Optional: an empty body gives the name `Viewer`",
+    ),
+    responses(
+        (status = 201, body = ViewerCreated), (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
+    ),
 )]
 pub async fn create_viewer(
     State(state): State<AppState>,
-    Json(body): Json<CreateViewer>,
+    JsonOrEmpty(body): JsonOrEmpty<CreateViewer>,
 ) -> Result<(StatusCode, Json<ViewerCreated>), ApiError> {
     let name = match body.display_name.as_deref() {
         Some(raw) => validate::display_name(raw)?,
