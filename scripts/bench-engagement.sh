@@ -30,6 +30,7 @@ secret=bench-hook-secret-0123456789
 FEZA_LISTEN=127.0.0.1:$port DATABASE_URL=sqlite://$work/feza.db FEZA_DATA_DIR=$work/data \
   FEZA_HOOK_SECRET=$secret RUST_LOG=warn FEZA_RATE_REACTIONS_PER_MIN=100000 \
   FEZA_RATE_COMMENTS_PER_MIN=100000 FEZA_RATE_JOINS_PER_MIN=100000 FEZA_RATE_IP_PER_MIN=10000000 \
+  FEZA_RATE_VIEWERS_PER_MIN=10000000 FEZA_RATE_HEARTBEATS_PER_MIN=100000 \
   "$bin/live-server" serve & server=$!
 pids+=($server)
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "$api/api/health" 2>/dev/null && break; sleep 0.1; done
@@ -56,8 +57,8 @@ while kill -0 "$gen" 2>/dev/null; do
   sleep 0.5
 done
 t1=$(cpu_ticks "$server") s1=$(date +%s.%N)
-wait "$gen" || true
 grep -v marker "$work/sse.log"
+wait "$gen" || { echo "FAIL: the event-stream load failed (above); no figure" >&2; exit 1; }
 python3 - "$rss0" "$peak" "$CLIENTS" "$t0" "$t1" "$s0" "$s1" "$(getconf CLK_TCK)" <<'PY'
 import sys
 rss0, peak, clients, t0, t1 = (int(x) for x in sys.argv[1:6])

@@ -44,9 +44,19 @@ while kill -0 "$cast" 2>/dev/null; do
   esac
   sleep 0.2
 done
-wait "$cast" || { echo "live-cast failed:"; tail -n 20 "$work/show.log"; exit 1; }
+wait "$cast" || { echo "FAIL: live-cast failed:"; tail -n 20 "$work/show.log"; exit 1; }
+# live-cast is done once its upload is: the replay may still be in the making.
+for _ in $(seq 1 600); do
+  [ -n "${ready:-}" ] && break
+  state=$(curl -fsS "$api/api/streams/$id" | json 'd["status"] + " " + ((d.get("replay") or {}).get("state") or "-")')
+  [ "$state" = "archived ready" ] && ready=$(now) && break
+  sleep 0.2
+done
 state=$(curl -fsS "$api/api/streams/$id" | json '(d.get("replay") or {}).get("state")')
-[ "${ready:-}" ] || ready=$(now)
+if [ -z "${ready:-}" ] || [ -z "${ended:-}" ]; then
+  echo "FAIL: the replay never became ready (state: $state, saved: ${ended:+yes}); no figure" >&2
+  exit 1
+fi
 last=$(grep -E '^[0-9]{2}:[0-9]{2}:[0-9]{2} \|' "$work/show.log" | tail -n 1)
 capture_drops=$(echo "$last" | sed -E 's/.* fps, ([0-9]+) dropped.*/\1/')
 out_drops=$(echo "$last" | sed -E 's/.*out0 .* dropped ([0-9]+) reconnects.*/\1/')
@@ -105,11 +115,23 @@ while kill -0 "$up" 2>/dev/null; do
   sleep 0.05
 done
 t1=$(now)
-wait "$up" || true
+wait "$up" || { echo "FAIL: live-cast's upload failed; no figure:"; tail -n 20 "$work/upload.log"; exit 1; }
+grep -q '(100 %)' "$work/upload.log" || { echo "FAIL: the upload never reached 100 %"; tail -n 20 "$work/upload.log"; exit 1; }
 t2=$(now)
 curl -sS --fail -o /dev/null -T "$big" "http://127.0.0.1:$dav_port/big.mkv"
-[ "$(stat -c %s "$work/dav/root/big.mkv")" = "$size" ] || { echo "nginx did not store the whole file"; exit 1; }
 t3=$(now)
+[ "$(sha256sum < "$work/dav/root/big.mkv")" = "$(sha256sum < "$big")" ] \
+  || { echo "FAIL: nginx did not store the file whole (SHA-256 differs); no figure"; exit 1; }
+# What the server received whole becomes a replay of the recording's length.
+for _ in $(seq 1 600); do
+  big_state=$(curl -fsS "$api/api/streams/$big_id" | json '(d.get("replay") or {}).get("state") or "-"')
+  case "$big_state" in ready|failed) break ;; esac
+  sleep 0.5
+done
+[ "$big_state" = ready ] || { echo "FAIL: the uploaded recording's replay is $big_state, not ready; no figure"; exit 1; }
+big_duration=$(curl -fsS "$api/api/streams/$big_id" | json 'd["replay"]["duration_s"]')
+python3 -c "import sys; sys.exit(abs($big_duration - $BIG_S) > 1)" \
+  || { echo "FAIL: the replay lasts $big_duration s, not the recording's $BIG_S s: the upload was not whole"; exit 1; }
 python3 - "$size" "$t0" "$t1" "$t2" "$t3" "$rss_before" "$rss_max" <<'EOF'
 import sys
 size, t0, t1, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:6])

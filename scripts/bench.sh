@@ -39,22 +39,48 @@ bench_db() { # NAME DATABASE_URL
   local name=$1 url=$2 port
   echo "==> catalog on $name: seeding $STREAMS shows"
   "$bin/bench-catalog" --database-url "$url" --streams "$STREAMS" --lua "$work/paths.lua"
-  { cat "$work/paths.lua"; echo 'delay = function() return 20 end'; } > "$work/paced.lua"
+  cat "$work/paths.lua" - > "$work/counted.lua" <<'LUA'
+-- Every answer that is not 200 is counted by its status, and said at the end.
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function() failed = {} end
+response = function(status)
+  if status ~= 200 then failed[status] = (failed[status] or 0) + 1 end
+end
+done = function(summary)
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("failed")) do io.write(string.format("FAILED: %d answered %d\n", n, status)) end
+  end
+end
+LUA
+  { cat "$work/counted.lua"; echo 'delay = function() return 20 end'; } > "$work/paced.lua"
   port=$(free_port)
+  # The seeded live shows' ingest was heard at seeding: they stay live through the run
+  # (no ingest sends heartbeats here).
   FEZA_LISTEN=127.0.0.1:$port DATABASE_URL=$url FEZA_DATA_DIR=$work/data RUST_LOG=warn \
+    FEZA_INGEST_STALE_S=3600 FEZA_RECONNECT_GRACE_S=3600 \
     "$bin/live-server" serve &
   server_pid=$!
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/api/health" 2>/dev/null && break; sleep 0.1; done
   wrk -t1 -c4 -d3s -s "$work/paths.lua" "http://127.0.0.1:$port" >/dev/null   # warm-up
   # 11 connections, each waiting 20 ms between requests: about 500 requests/s.
   wrk -t1 -c11 -d"$DURATION" --latency -s "$work/paced.lua" "http://127.0.0.1:$port" > "$work/paced.txt"
-  wrk -t1 -c32 -d"$DURATION" --latency -s "$work/paths.lua" "http://127.0.0.1:$port" > "$work/max.txt"
+  wrk -t1 -c32 -d"$DURATION" --latency -s "$work/counted.lua" "http://127.0.0.1:$port" > "$work/max.txt"
   local rss anon
   # Peak resident set (includes SQLite's memory-mapped database file), and the
   # server's own (anonymous) memory now.
   rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$server_pid/status")
   anon=$(awk '/RssAnon/ { print int($2 / 1024) }' "/proc/$server_pid/status")
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+  # A figure over failed work is no figure: any answer but 200, any socket error.
+  local run bad=0
+  for run in paced max; do
+    if grep -E '^FAILED:|Non-2xx|Socket errors' "$work/$run.txt"; then
+      echo "FAIL: the catalog bench on $name ($run) had failed requests (above); no figures" >&2
+      bad=1
+    fi
+  done
+  [ "$bad" = 0 ] || exit 1
   read -r prps pp50 pp99 < <(parse_wrk "$work/paced.txt")
   read -r mrps mp50 mp99 < <(parse_wrk "$work/max.txt")
   results+=("$(printf '%-10s | paced %5s req/s  p50 %6s ms  p99 %6s ms | flat out %5s req/s  p50 %6s ms  p99 %6s ms | peak RSS %s MB (own %s MB)' \

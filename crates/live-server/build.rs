@@ -10,6 +10,8 @@ const BUNDLED: &[&str] = &[
 ];
 
 fn main() {
+    // The migrations are embedded (sqlx::migrate!): a new one rebuilds the server.
+    println!("cargo:rerun-if-changed=../../migrations");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     for file in BUNDLED {

@@ -77,6 +77,10 @@ pub struct AppOptions {
     pub storage: String,
     /// Every per-viewer rate limit.
     pub rate_per_min: u32,
+    /// Viewer identities one address may make per minute.
+    pub viewers_per_min: u32,
+    /// How long real-time events are kept.
+    pub event_retention: Duration,
     /// Seconds of silence after which a viewer stops counting.
     pub viewer_timeout_s: u32,
     /// Another instance's database (a second server on it), instead of a fresh one.
@@ -94,6 +98,8 @@ impl Default for AppOptions {
             upload_max_bytes: 8 << 30,
             storage: "local".into(),
             rate_per_min: 600,
+            viewers_per_min: 60_000,
+            event_retention: Duration::from_secs(24 * 3600),
             database_url: None,
             viewer_timeout_s: 45,
         }
@@ -139,8 +145,11 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         rate_comments_per_min: opts.rate_per_min,
         rate_reactions_per_min: opts.rate_per_min,
         rate_joins_per_min: opts.rate_per_min,
+        rate_heartbeats_per_min: opts.rate_per_min,
+        rate_viewers_per_min: opts.viewers_per_min,
         rate_ip_per_min: opts.rate_per_min * 100,
         viewer_timeout_s: opts.viewer_timeout_s,
+        event_retention: opts.event_retention,
     };
     let state = live_server::prepare(&cfg).await.expect("server state");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -161,7 +161,7 @@ pub fn x264_options(file: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs an ffmpeg analysis filter over a file; what it logs.
+/// Runs an ffmpeg analysis filter over a file; what it logs. Panics when ffmpeg fails.
 fn ffmpeg_filter_log(file: &str, args: &[&str]) -> String {
     require("ffmpeg", "ffmpeg");
     let out = Command::new("ffmpeg")
@@ -170,7 +170,14 @@ fn ffmpeg_filter_log(file: &str, args: &[&str]) -> String {
         .args(["-f", "null", "-"])
         .output()
         .expect("run ffmpeg");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    // A failed analysis finds no black, no silence: never an answer.
+    assert!(
+        out.status.success(),
+        "ffmpeg could not analyse {file} ({}):\n{log}",
+        out.status
+    );
+    log
 }
 
 fn field(line: &str, key: &str) -> Option<f64> {

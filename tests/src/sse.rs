@@ -18,9 +18,16 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(url: &str, last_event_id: Option<i64>) -> Self {
-        let mut req = reqwest::Client::new()
-            .get(url)
-            .header("Accept", "text/event-stream");
+        Self::connect_with(&reqwest::Client::new(), url, last_event_id).await
+    }
+
+    /// As [`Self::connect`], on `http`'s connections (many clients, one pool).
+    pub async fn connect_with(
+        http: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<i64>,
+    ) -> Self {
+        let mut req = http.get(url).header("Accept", "text/event-stream");
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }

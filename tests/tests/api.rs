@@ -1035,3 +1035,171 @@ async fn a_viewer_identity_is_made_from_an_empty_body_a_null_or_a_name() {
         .await
         .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+#[tokio::test]
+async fn rows_written_without_the_lifecycle_columns_never_fail_a_page() {
+    let app = spawn_app().await;
+    let maria = app.seller("Maria").await;
+    let (real, _) = live_show(&app, &maria, "Spring sale").await;
+    let vendor = app.stream(Some(&maria), &real).await.seller.id;
+    let now = Utc::now().timestamp_millis();
+    // As the marketplace's own tools write them, with its lifecycle columns only: a
+    // "live" show nobody publishes (no ingest columns), a saved one with no end time
+    // or reason, and one whose status is none of the five.
+    for (id, status, started) in [
+        ("legacylive", "live", Some(now - 3_600_000)),
+        ("legacysaved", "archived", Some(now - 7_200_000)),
+        ("legacyodd", "paused", None),
+    ] {
+        let started = started.map_or("null".to_owned(), |t| t.to_string());
+        app.sql(&format!(
+            "insert into live_streams (id, vendor_id, title, status, scheduled_at, started_at, \
+             created_at, updated_at) values ('{id}', '{vendor}', 'Old {status} show', '{status}', \
+             {started}, {started}, {now}, {now})"
+        ))
+        .await;
+    }
+    for section in ["live", "upcoming", "recent"] {
+        app.get(None, &format!("/api/streams?section={section}"))
+            .await
+            .expect(StatusCode::OK);
+    }
+    assert_eq!(
+        app.section_ids("live").await,
+        [real],
+        "Live Now: only the show whose media reaches the ingest"
+    );
+    let mine = app
+        .get(Some(&maria), "/api/me/streams?limit=100")
+        .await
+        .expect(StatusCode::OK);
+    let status_of = |id: &str| {
+        mine.body["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| (s["status"].clone(), s["end_reason"].clone()))
+    };
+    assert_eq!(
+        status_of("legacylive"),
+        Some((json!("ended"), json!("ingest_lost")))
+    );
+    assert_eq!(
+        status_of("legacysaved"),
+        Some((json!("archived"), json!("seller_ended")))
+    );
+    assert_eq!(
+        status_of("legacyodd"),
+        None,
+        "a status that is none of ours is left out"
+    );
+    app.get(Some(&maria), "/api/streams/legacylive")
+        .await
+        .expect(StatusCode::OK);
+    // The sweeper stores what the "live" row safely is.
+    eventually(
+        "the row stored as ended",
+        Duration::from_secs(10),
+        || async {
+            let row: (String, Option<String>) = sqlx::query_as(
+                "select status, end_reason from live_streams where id = 'legacylive'",
+            )
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+            (row == ("ended".to_owned(), Some("ingest_lost".to_owned()))).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_seller_touches_neither_a_shows_upload_nor_its_blocks() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let maria = app.seller("Maria").await;
+    let jon = app.seller("Jon").await;
+    let (id, _) = live_show(&app, &maria, "Spring sale").await;
+    let tus = |token: &str, method: reqwest::Method, url: &str| {
+        app.client
+            .request(method, app.url(url))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+    };
+    let metadata = format!(
+        "stream_id {}",
+        base64::engine::general_purpose::STANDARD.encode(&id)
+    );
+    // Jon cannot start an upload for Maria's show.
+    let r = tus(&jon, reqwest::Method::POST, "/api/uploads")
+        .header("Upload-Defer-Length", "1")
+        .header("Upload-Metadata", &metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Maria's progressive upload, 5 bytes in.
+    let r = tus(&maria, reqwest::Method::POST, "/api/uploads")
+        .header("Upload-Defer-Length", "1")
+        .header("Upload-Metadata", &metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = tus(&maria, reqwest::Method::PATCH, &upload)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Jon can neither read it, add to it nor drop it.
+    for method in [reqwest::Method::HEAD, reqwest::Method::DELETE] {
+        let r = tus(&jon, method.clone(), &upload).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
+    }
+    let r = tus(&jon, reqwest::Method::PATCH, &upload)
+        .header("Upload-Offset", "5")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body("world")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = tus(&maria, reqwest::Method::HEAD, &upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["upload-offset"],
+        "5",
+        "Maria's upload is untouched"
+    );
+
+    // Jon cannot block a viewer from Maria's show.
+    let viewer = app
+        .post(None, "/api/viewers", json!({"display_name": "Ada"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .body;
+    let r = app
+        .post(
+            Some(&jon),
+            &format!("/api/streams/{id}/blocks"),
+            json!({"viewer_id": viewer["viewer_id"]}),
+        )
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(r.error_code(), "not_owner");
+    app.post(
+        Some(viewer["token"].as_str().unwrap()),
+        &format!("/api/streams/{id}/comments"),
+        json!({"text": "still here"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+}

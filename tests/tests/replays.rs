@@ -100,14 +100,44 @@ async fn a_saved_show_uploaded_with_tus_becomes_a_seekable_replay_that_counts_vi
     let uploads = app.dir.path().join("data/uploads");
     assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
 
-    // A view is a play from the start (ffprobe above twice, the full GET); seeks are not.
-    let views: (i64,) =
-        sqlx::query_as("select views_count from saved_streams where stream_id = $1")
-            .bind(&id)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-    assert!(views.0 >= 1, "{views:?}");
+    // A view is a play from the start: a GET of the whole file, or from byte 0. Seeks
+    // (a later range) and HEAD requests are not views.
+    let views = || async {
+        let n: (i64,) =
+            sqlx::query_as("select views_count from saved_streams where stream_id = $1")
+                .bind(&id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        n.0
+    };
+    let before = views().await;
+    assert!(before >= 1, "ffprobe played it from the start: {before}");
+    for (method, range, counts) in [
+        (reqwest::Method::GET, None, true),
+        (reqwest::Method::HEAD, None, false),
+        (reqwest::Method::GET, Some("bytes=5000-"), false),
+        (reqwest::Method::HEAD, Some("bytes=0-"), false),
+        (reqwest::Method::GET, Some("bytes=0-"), true),
+    ] {
+        let was = views().await;
+        let mut req = app.client.request(method.clone(), &video);
+        if let Some(r) = range {
+            req = req.header("Range", r);
+        }
+        let r = req.send().await.unwrap();
+        assert!(
+            r.status().is_success(),
+            "{method} {range:?}: {}",
+            r.status()
+        );
+        r.bytes().await.unwrap();
+        assert_eq!(
+            views().await - was,
+            i64::from(counts),
+            "{method} {range:?} counts as a view: {counts}"
+        );
+    }
     let replay = app.get(None, &format!("/api/streams/{id}/replay")).await;
     assert_eq!(replay.status, StatusCode::OK);
     assert_eq!(replay.body["state"], "ready");

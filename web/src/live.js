@@ -187,6 +187,13 @@ async function showMain(stream) {
       $(`[data-testid=chat] [data-id="${CSS.escape(id)}"]`)?.remove();
     });
     me.events.addEventListener("status", () => refresh());
+    // Missed more than the server replays: the chat and the counts are loaded again.
+    me.events.addEventListener("reset", async () => {
+      const again = await (await fetch(`/api/streams/${stream.id}/comments`)).json();
+      $("[data-testid=chat]").replaceChildren();
+      again.comments.forEach(addComment);
+      refresh();
+    });
     try {
       const j = await call("POST", `/api/streams/${stream.id}/viewers`);
       me.session = j.session_id;
@@ -315,7 +322,8 @@ setInterval(() => {
 // The catalog changes as shows are scheduled, go live, end or become replays.
 let pending = null;
 const catalog = new EventSource("/api/events");
-for (const kind of ["stream_scheduled", "stream_live", "stream_ended", "stream_archived", "stream_cancelled", "stream_rescheduled"]) {
+// `reset`: this page missed more than the server replays (it slept, say): reload.
+for (const kind of ["stream_scheduled", "stream_live", "stream_ended", "stream_archived", "stream_cancelled", "stream_rescheduled", "reset"]) {
   catalog.addEventListener(kind, () => {
     clearTimeout(pending);
     pending = setTimeout(refresh, 150);

@@ -73,10 +73,24 @@ pub struct Config {
     #[arg(long, env = "FEZA_RATE_JOINS_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_joins_per_min: u32,
 
-    /// Requests of viewers (joins, reactions, comments, shares) per minute from one
-    /// source address.
+    /// Viewer identities one source address may make per minute (bursts of a quarter).
+    #[arg(long, env = "FEZA_RATE_VIEWERS_PER_MIN", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_viewers_per_min: u32,
+
+    /// Heartbeats a viewer may send per minute (one every 15 s per show it watches).
+    #[arg(long, env = "FEZA_RATE_HEARTBEATS_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_heartbeats_per_min: u32,
+
+    /// Requests of viewers (joins, heartbeats, reactions, comments, shares) per minute
+    /// from one source address.
     #[arg(long, env = "FEZA_RATE_IP_PER_MIN", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_ip_per_min: u32,
+
+    /// How long real-time events are kept for clients that resume with
+    /// `Last-Event-ID` (`24h`, `90m`, `3600s`); one resuming from before is told to
+    /// reload.
+    #[arg(long, env = "FEZA_EVENT_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub event_retention: std::time::Duration,
 
     /// Hours an unfinished upload is kept without progress before it expires.
     #[arg(long, env = "FEZA_UPLOAD_EXPIRY_H", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]

@@ -121,8 +121,10 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<PathRejection> for ApiError {
+    /// A path that cannot be read (not UTF-8 once decoded) names nothing there is.
     fn from(r: PathRejection) -> Self {
-        rejection(r.status(), r.body_text())
+        tracing::debug!("path refused: {}", r.body_text());
+        Self::NotFound("no such item: its path cannot be read".into())
     }
 }
 

@@ -52,22 +52,26 @@ impl Default for Bus {
     }
 }
 
-/// Records an event (then the pump delivers it).
+/// Records an event (then the pump delivers it). `subject` names what of the show it
+/// is about (a comment's id), so the event goes when that thing is removed.
 pub async fn publish(
     state: &AppState,
     stream_id: &str,
     scope: &str,
     kind: &str,
+    subject: Option<&str>,
     data: &impl Serialize,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "insert into events (stream_id, scope, kind, data, created_at) values ($1, $2, $3, $4, $5)",
+        "insert into events (stream_id, scope, kind, data, created_at, subject_id) \
+         values ($1, $2, $3, $4, $5, $6)",
     )
     .bind(stream_id)
     .bind(scope)
     .bind(kind)
     .bind(serde_json::to_string(data)?)
     .bind(to_ms(Utc::now()))
+    .bind(subject)
     .execute(&state.db.pool)
     .await?;
     if state.db.backend == Backend::Postgres {
@@ -99,7 +103,7 @@ pub async fn stream_changed(state: &AppState, row: &StreamRow) {
     };
     let payload = StreamPayload { stream: view };
     for (scope, kind) in [(STREAM_SCOPE, "status"), (CATALOG_SCOPE, kind)] {
-        if let Err(e) = publish(state, &row.id, scope, kind, &payload).await {
+        if let Err(e) = publish(state, &row.id, scope, kind, None, &payload).await {
             tracing::warn!(stream = %row.id, "could not record a {kind} event: {e:#}");
         }
     }
@@ -115,6 +119,7 @@ pub async fn catalog(state: &AppState, row: &StreamRow, kind: &str) {
         &row.id,
         CATALOG_SCOPE,
         kind,
+        None,
         &StreamPayload { stream: view },
     )
     .await
@@ -194,11 +199,14 @@ pub async fn pump(state: AppState, database_url: Option<String>) {
     }
 }
 
+/// The event id a client resumes after (`Last-Event-ID`); 0 without one (or with one
+/// that is no event id at all): events from now on.
 fn last_event_id(headers: &HeaderMap) -> i64 {
     headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
+        .filter(|id: &i64| *id > 0)
         .unwrap_or(0)
 }
 
@@ -209,59 +217,157 @@ fn to_sse(e: &Event) -> SseEvent {
         .data(&e.data)
 }
 
-/// The SSE stream of events matching `wanted`, after `last` (replayed from the table,
+/// At most this many missed events are replayed to a resuming client; one that missed
+/// more is told to reload (`reset`) instead of being flooded.
+pub const MAX_REPLAY: i64 = 500;
+
+/// The events one stream of events follows.
+#[derive(Clone, Debug)]
+pub enum Follow {
+    /// `/api/events`.
+    Catalog,
+    /// `/api/streams/{id}/events`.
+    Stream(String),
+}
+
+impl Follow {
+    fn wants(&self, e: &Event) -> bool {
+        match self {
+            Self::Catalog => e.scope == CATALOG_SCOPE,
+            Self::Stream(id) => e.scope == STREAM_SCOPE && e.stream_id == *id,
+        }
+    }
+
+    /// Up to `limit` of the events followed after `after`, oldest first: chosen in the
+    /// query, on its index, never by reading other shows' events.
+    async fn read_after(
+        &self,
+        state: &AppState,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Event>> {
+        let rows = match self {
+            Self::Catalog => {
+                sqlx::query_as::<_, Event>(
+                    "select id, stream_id, scope, kind, data from events \
+                     where scope = $1 and id > $2 order by id limit $3",
+                )
+                .bind(CATALOG_SCOPE)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&state.db.pool)
+                .await?
+            }
+            Self::Stream(id) => {
+                sqlx::query_as::<_, Event>(
+                    "select id, stream_id, scope, kind, data from events \
+                     where stream_id = $1 and scope = $2 and id > $3 order by id limit $4",
+                )
+                .bind(id)
+                .bind(STREAM_SCOPE)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&state.db.pool)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+/// What a client that missed events after `last` gets: those events, or a `reset`
+/// (when more than [`MAX_REPLAY`] were missed, or some were pruned as too old).
+enum CatchUp {
+    Events(Vec<Event>),
+    Reset { newest: i64 },
+}
+
+async fn catch_up(state: &AppState, follow: &Follow, last: i64) -> anyhow::Result<CatchUp> {
+    let (oldest, newest): (Option<i64>, Option<i64>) =
+        // Two lookups on the key (one aggregate of both would scan the whole log).
+        sqlx::query_as("select (select min(id) from events), (select max(id) from events)")
+            .fetch_one(&state.db.pool)
+            .await?;
+    let newest = newest
+        .unwrap_or(0)
+        .max(state.events.last.load(Ordering::SeqCst));
+    // Events after `last` were pruned (it is older than what is kept), or `last` is
+    // no event this server ever sent: the client cannot be caught up.
+    let pruned = match oldest {
+        Some(oldest) => last < oldest - 1,
+        None => last < newest,
+    };
+    if pruned || last > newest {
+        return Ok(CatchUp::Reset { newest });
+    }
+    let events = follow.read_after(state, last, MAX_REPLAY + 1).await?;
+    if events.len() as i64 > MAX_REPLAY {
+        return Ok(CatchUp::Reset { newest });
+    }
+    Ok(CatchUp::Events(events))
+}
+
+/// Tells a client it missed too much to be caught up: reload, then follow on from here.
+fn reset(newest: i64) -> SseEvent {
+    SseEvent::default()
+        .id(newest.to_string())
+        .event("reset")
+        .data(r#"{"reason":"missed too many events: load the current state again"}"#)
+}
+
+/// The SSE stream of the events `follow` names, after `last` (caught up from the table,
 /// then live). A subscriber that falls behind the fan-out catches up from the table.
 fn subscribe(
     state: AppState,
     last: i64,
-    wanted: impl Fn(&Event) -> bool + Send + Sync + 'static,
+    follow: Follow,
 ) -> impl FutStream<Item = Result<SseEvent, Infallible>> {
     let rx = state.events.tx.subscribe();
     // Without Last-Event-ID: from now on.
-    let (last, catch_up) = if last > 0 {
+    let (last, catch_up_first) = if last > 0 {
         (last, true)
     } else {
         (state.events.last.load(Ordering::SeqCst), false)
     };
-    let wanted = Arc::new(wanted);
     futures_util::stream::unfold(
         (
             state,
             rx,
             last,
             std::collections::VecDeque::<Arc<Event>>::new(),
-            catch_up,
+            catch_up_first,
         ),
-        move |(state, mut rx, mut last, mut pending, mut catch_up)| {
-            let wanted = wanted.clone();
+        move |(state, mut rx, mut last, mut pending, mut behind)| {
+            let follow = follow.clone();
             async move {
                 loop {
                     if let Some(e) = pending.pop_front() {
-                        if e.id > last && wanted(&e) {
+                        if e.id > last && follow.wants(&e) {
                             last = e.id;
-                            return Some((Ok(to_sse(&e)), (state, rx, last, pending, catch_up)));
+                            return Some((Ok(to_sse(&e)), (state, rx, last, pending, behind)));
                         }
                         continue;
                     }
-                    if catch_up {
-                        catch_up = false;
-                        // Everything since `last` that the table holds.
-                        let mut after = last;
-                        while let Ok(batch) = read_after(&state, after).await {
-                            let n = batch.len();
-                            if let Some(e) = batch.last() {
-                                after = e.id;
+                    if behind {
+                        behind = false;
+                        match catch_up(&state, &follow, last).await {
+                            Ok(CatchUp::Events(events)) => {
+                                pending.extend(events.into_iter().map(Arc::new));
                             }
-                            pending.extend(batch.into_iter().map(Arc::new));
-                            if n < 1000 {
-                                break;
+                            Ok(CatchUp::Reset { newest }) => {
+                                last = newest;
+                                return Some((
+                                    Ok(reset(newest)),
+                                    (state, rx, last, pending, behind),
+                                ));
                             }
+                            Err(e) => tracing::warn!("cannot catch a client up: {e:#}"),
                         }
                         continue;
                     }
                     match rx.recv().await {
                         Ok(e) => pending.push_back(e),
-                        Err(broadcast::error::RecvError::Lagged(_)) => catch_up = true,
+                        Err(broadcast::error::RecvError::Lagged(_)) => behind = true,
                         Err(broadcast::error::RecvError::Closed) => return None,
                     }
                 }
@@ -270,17 +376,45 @@ fn subscribe(
     )
 }
 
+/// Prunes old events every `every` until the task is dropped.
+pub async fn prune_every(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = prune(&state).await {
+            tracing::warn!("cannot prune old events: {e:#}");
+        }
+    }
+}
+
+/// Forgets events older than the retention (`FEZA_EVENT_RETENTION`): the log stays
+/// bounded, and a client resuming from before that is told to reload.
+pub async fn prune(state: &AppState) -> anyhow::Result<u64> {
+    let before = to_ms(Utc::now() - state.settings.event_retention);
+    let gone = sqlx::query("delete from events where created_at < $1")
+        .bind(before)
+        .execute(&state.db.pool)
+        .await?
+        .rows_affected();
+    if gone > 0 {
+        tracing::debug!(events = gone, "old events pruned");
+    }
+    Ok(gone)
+}
+
 fn keep_alive() -> KeepAlive {
     KeepAlive::new()
         .interval(Duration::from_secs(15))
         .text("keep-alive")
 }
 
+/// Follows one show as it happens (Server-Sent Events): counts, chat, status.
 #[utoipa::path(
     get, path = "/api/streams/{id}/events", tag = "engagement",
-    params(crate::api::doc::ShowPath, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it); without it, events from now on")),
+    params(crate::api::doc::ShowPath, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it): at most 500 missed events are replayed, from the last 24 h (FEZA_EVENT_RETENTION), else `reset`; without it, events from now on")),
     responses(
-        (status = 200, description = "Server-Sent Events, each with an id, a kind (counts, comment, comment_deleted, status) and a JSON object as its data", content_type = "text/event-stream", body = Object),
+        (status = 200, description = "Server-Sent Events, each with an id, a kind (counts, comment, comment_deleted, status) and a JSON object as its data; `reset` when the client missed more than is replayed (load the show again)", content_type = "text/event-stream", body = Object),
         (status = 404, response = crate::api::doc::NotFound),
     ),
 )]
@@ -292,21 +426,20 @@ pub async fn stream_events(
     let row = store::load_visible(&state, &id, None).await?;
     let last = last_event_id(&headers);
     let stream_id = row.id.clone();
-    let events = subscribe(state, last, move |e| {
-        e.scope == STREAM_SCOPE && e.stream_id == stream_id
-    });
+    let events = subscribe(state, last, Follow::Stream(stream_id));
     Ok(Sse::new(events).keep_alive(keep_alive()))
 }
 
+/// Follows the catalog as it changes (Server-Sent Events): shows scheduled, going live, ending, saved, cancelled, moved.
 #[utoipa::path(
-    get, path = "/api/events", tag = "engagement", params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it); without it, events from now on")),
-    responses((status = 200, description = "Server-Sent Events, each with an id, a kind (stream_scheduled, stream_live, stream_ended, stream_archived, stream_cancelled, stream_rescheduled) and a JSON object as its data", content_type = "text/event-stream", body = Object)),
+    get, path = "/api/events", tag = "engagement", params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (a reconnecting browser sends it): at most 500 missed events are replayed, from the last 24 h (FEZA_EVENT_RETENTION), else `reset`; without it, events from now on")),
+    responses((status = 200, description = "Server-Sent Events, each with an id, a kind (stream_scheduled, stream_live, stream_ended, stream_archived, stream_cancelled, stream_rescheduled) and a JSON object as its data; `reset` when the client missed more than is replayed (load the catalog again)", content_type = "text/event-stream", body = Object)),
 )]
 pub async fn catalog_events(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Sse<impl FutStream<Item = Result<SseEvent, Infallible>>> {
     let last = last_event_id(&headers);
-    let events = subscribe(state, last, |e| e.scope == CATALOG_SCOPE);
+    let events = subscribe(state, last, Follow::Catalog);
     Sse::new(events).keep_alive(keep_alive())
 }

@@ -84,6 +84,7 @@ fn refuse(message: &str) -> ApiError {
     responses(
         (status = 200, description = "Relay it: the show's ingest is connected"),
         (status = 400, response = crate::api::doc::BadRequest),
+        (status = 413, response = crate::api::doc::TooLarge),
         (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
         (status = 403, description = "A wrong or missing hook secret, or no show with a connected ingest has that name", body = ErrorBody),
     ),
@@ -121,6 +122,7 @@ async fn relay(
     responses(
         (status = 302, description = "Accepted: the show is live (or back); publish under the public name in `Location`", headers(("Location" = String, description = "The show's public name"))),
         (status = 400, response = crate::api::doc::BadRequest),
+        (status = 413, response = crate::api::doc::TooLarge),
         (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
         (status = 403, description = "A wrong or missing hook secret; an unknown or expired stream key; another publisher connected", body = ErrorBody),
     ),
@@ -171,6 +173,7 @@ async fn publishing(state: &AppState, form: &HookForm) -> Result<Option<StreamRo
     responses(
         (status = 200, description = "Taken (also for a connection that no longer publishes a show)"),
         (status = 400, response = crate::api::doc::BadRequest),
+        (status = 413, response = crate::api::doc::TooLarge),
         (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
         (status = 403, description = "A wrong or missing hook secret", body = ErrorBody),
     ),
@@ -209,6 +212,7 @@ async fn publish_done(
     responses(
         (status = 200, description = "Go on"),
         (status = 400, response = crate::api::doc::BadRequest),
+        (status = 413, response = crate::api::doc::TooLarge),
         (status = 415, description = "Not sent as a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
         (status = 403, description = "A wrong or missing hook secret, or this connection no longer publishes a live show: drop it", body = ErrorBody),
     ),

@@ -71,12 +71,14 @@ pub async fn prepare(cfg: &config::Config) -> anyhow::Result<AppState> {
         events: Default::default(),
         dirty: Default::default(),
         counts_wake: Default::default(),
-        limits: Arc::new(limits::Limits::new(
-            cfg.rate_comments_per_min,
-            cfg.rate_reactions_per_min,
-            cfg.rate_joins_per_min,
-            cfg.rate_ip_per_min,
-        )),
+        limits: Arc::new(limits::Limits::new(limits::Rates {
+            comments: cfg.rate_comments_per_min,
+            reactions: cfg.rate_reactions_per_min,
+            joins: cfg.rate_joins_per_min,
+            heartbeats: cfg.rate_heartbeats_per_min,
+            viewers: cfg.rate_viewers_per_min,
+            per_ip: cfg.rate_ip_per_min,
+        })),
         database_url: cfg.database_url.as_str().into(),
         reactions: Default::default(),
     })
@@ -89,6 +91,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweeper::run(state.clone(), Duration::from_secs(1)));
+    let pruner = tokio::spawn(events::prune_every(state.clone(), Duration::from_secs(60)));
     let replays = tokio::spawn(replays::run(state.clone(), state.replay_work.clone()));
     let pump = tokio::spawn(events::pump(
         state.clone(),
@@ -103,7 +106,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    for task in [sweeper, replays, pump, counts, reactions] {
+    for task in [sweeper, pruner, replays, pump, counts, reactions] {
         task.abort();
     }
     Ok(result?)

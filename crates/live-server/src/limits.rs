@@ -1,5 +1,6 @@
-//! Rate limits on what viewers do (comments, reactions, joins), per viewer, with a
-//! clear 429 and `Retry-After`. GCRA limiters from `governor`, configurable.
+//! Rate limits on what viewers do (identities, joins, heartbeats, comments, reactions),
+//! per viewer and per source address, with a clear 429 and `Retry-After`. GCRA
+//! limiters from `governor`, configurable.
 
 use crate::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
@@ -38,27 +39,48 @@ impl Limit {
     }
 }
 
+/// Per minute, each (`Config`'s `rate_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    pub comments: u32,
+    pub reactions: u32,
+    pub joins: u32,
+    pub heartbeats: u32,
+    /// Viewer identities made per source address.
+    pub viewers: u32,
+    pub per_ip: u32,
+}
+
 pub struct Limits {
     pub comments: Limit,
     pub reactions: Limit,
     pub joins: Limit,
+    pub heartbeats: Limit,
+    /// Viewer identities, per source address (a script minting viewers to look
+    /// watched is held here).
+    pub viewers: Limit,
     /// Everything viewers send, per source address (many viewers behind one address
     /// share it; scripts minting viewers do not get around the per-viewer limits).
     pub per_ip: Limit,
 }
 
 impl Limits {
-    pub fn new(
-        comments_per_min: u32,
-        reactions_per_min: u32,
-        joins_per_min: u32,
-        ip_per_min: u32,
-    ) -> Self {
+    pub fn new(r: Rates) -> Self {
         Self {
-            comments: Limit::new(comments_per_min, comments_per_min.div_ceil(4).max(3)),
-            reactions: Limit::new(reactions_per_min, reactions_per_min.div_ceil(4).max(5)),
-            joins: Limit::new(joins_per_min, joins_per_min.div_ceil(4).max(3)),
-            per_ip: Limit::new(ip_per_min, ip_per_min.div_ceil(4).max(10)),
+            comments: Limit::new(r.comments, r.comments.div_ceil(4).max(3)),
+            reactions: Limit::new(r.reactions, r.reactions.div_ceil(4).max(5)),
+            joins: Limit::new(r.joins, r.joins.div_ceil(4).max(3)),
+            heartbeats: Limit::new(r.heartbeats, r.heartbeats.div_ceil(4).max(3)),
+            viewers: Limit::new(r.viewers, r.viewers.div_ceil(4).max(3)),
+            per_ip: Limit::new(r.per_ip, r.per_ip.div_ceil(4).max(10)),
+        }
+    }
+
+    /// A new viewer identity from `ip`.
+    pub fn check_new_viewer(&self, ip: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        match ip {
+            Some(ip) => self.viewers.check(&ip.to_string()),
+            None => Ok(()),
         }
     }
 
@@ -97,7 +119,14 @@ mod tests {
 
     #[test]
     fn many_viewers_behind_one_address_share_its_limit() {
-        let limits = Limits::new(600, 600, 600, 1);
+        let limits = Limits::new(Rates {
+            comments: 600,
+            reactions: 600,
+            joins: 600,
+            heartbeats: 600,
+            viewers: 600,
+            per_ip: 1,
+        });
         let ip = Some("127.0.0.9".parse().unwrap());
         let passed = (0..20)
             .filter(|i| {

@@ -248,10 +248,11 @@ async fn finish(state: &AppState, upload: &str, stream: &str, made: &Made) -> an
     Ok(())
 }
 
+/// Reads a saved show's replay: its files once ready, or where its processing stands.
 #[utoipa::path(
     get, path = "/api/streams/{id}/replay", tag = "streams", params(crate::api::doc::ShowPath),
     responses(
-        (status = 200, body = Replay),
+        (status = 200, description = "The replay", body = Replay),
         (status = 401, description = "A seller token that is not valid (none is needed)", body = live_core::api::ErrorBody),
         (status = 404, description = "No such show, or it has no replay", body = live_core::api::ErrorBody),
     ),

@@ -44,6 +44,8 @@ pub struct Settings {
     pub storage: crate::storage::Storage,
     /// A viewer session silent this long stops counting.
     pub viewer_timeout_ms: i64,
+    /// Real-time events older than this are pruned.
+    pub event_retention: TimeDelta,
 }
 
 impl Settings {
@@ -66,6 +68,8 @@ impl Settings {
             upload_expiry: TimeDelta::hours(cfg.upload_expiry_h.into()),
             storage: crate::storage::Storage::from_setting(&cfg.storage, &cfg.data_dir)?,
             viewer_timeout_ms: i64::from(cfg.viewer_timeout_s) * 1000,
+            event_retention: TimeDelta::from_std(cfg.event_retention)
+                .map_err(|_| anyhow::anyhow!("FEZA_EVENT_RETENTION is too long"))?,
         })
     }
 

@@ -64,9 +64,90 @@ fn corrupt(row: &StreamRow, what: &str) -> anyhow::Error {
     anyhow!("stream {} has an inconsistent lifecycle: {what}", row.id)
 }
 
+/// Rows already said to be inconsistent (each is logged once, not on every read).
+static SAID_INCONSISTENT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn say_once(row: &StreamRow, e: &anyhow::Error, so: &str) {
+    let mut said = SAID_INCONSISTENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if said.len() > 10_000 {
+        said.clear();
+    }
+    if said.insert(row.id.clone()) {
+        tracing::warn!(stream = %row.id, "{e:#}; {so}");
+    }
+}
+
 impl StreamRow {
-    /// The lifecycle this row holds, as stored (not settled).
+    /// The lifecycle this row holds (not settled). A row written elsewhere (the
+    /// marketplace's own rows, with the seed's columns only) may lack what its status
+    /// needs: it is read as what it safely is, said once in the log (and the sweeper
+    /// stores it so). A live show without its ingest's record is one whose ingest was
+    /// lost when last heard of: nothing says media reaches the ingest, and a show is
+    /// Live Now only then. An ended one missing its time or reason ended when last
+    /// heard of, by its seller. Only a status that is none of the five is refused.
     pub fn lifecycle(&self) -> anyhow::Result<Lifecycle> {
+        match self.stored_lifecycle() {
+            Ok(lc) => Ok(lc),
+            Err(e) => match self.safe_lifecycle() {
+                Some(safe) => {
+                    say_once(self, &e, "read as what it safely is");
+                    Ok(safe)
+                }
+                None => {
+                    say_once(self, &e, "left out");
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// What an inconsistent row safely is (None for an unknown status).
+    fn safe_lifecycle(&self) -> Option<Lifecycle> {
+        let status = StreamStatus::parse(&self.status)?;
+        let started = opt_from_ms(self.started_at)
+            .or(opt_from_ms(self.scheduled_at))
+            .unwrap_or_else(|| from_ms(self.created_at));
+        let last_heard = opt_from_ms(self.ended_at)
+            .or(opt_from_ms(self.started_at))
+            .or(opt_from_ms(self.scheduled_at))
+            .unwrap_or_else(|| from_ms(self.created_at));
+        let reason = self
+            .end_reason
+            .as_deref()
+            .and_then(EndReason::parse)
+            .unwrap_or(EndReason::SellerEnded);
+        Some(match status {
+            StreamStatus::Scheduled => Lifecycle::Scheduled {
+                waiting_since: None,
+            },
+            // Nothing says media reaches the ingest: not Live Now, but a show whose
+            // ingest was lost when last heard of (its owner may still save it).
+            StreamStatus::Live => Lifecycle::Ended {
+                started_at: Some(started),
+                ended_at: opt_from_ms(self.ingest_last_update)
+                    .or(opt_from_ms(self.ingest_since))
+                    .unwrap_or(started),
+                reason: EndReason::IngestLost,
+            },
+            StreamStatus::Ended => Lifecycle::Ended {
+                started_at: opt_from_ms(self.started_at),
+                ended_at: last_heard,
+                reason,
+            },
+            StreamStatus::Archived => Lifecycle::Archived {
+                started_at: opt_from_ms(self.started_at),
+                ended_at: last_heard,
+                reason,
+            },
+            StreamStatus::Cancelled => Lifecycle::Cancelled { at: last_heard },
+        })
+    }
+
+    /// The lifecycle this row holds, exactly as stored.
+    fn stored_lifecycle(&self) -> anyhow::Result<Lifecycle> {
         let status = StreamStatus::parse(&self.status).ok_or_else(|| corrupt(self, "status"))?;
         let ingest = self.ingest_state.as_deref().map(IngestState::parse);
         let reason = || {
@@ -302,7 +383,8 @@ pub async fn apply(
             Some(t) => before.apply(t, now, &state.settings.policy)?,
             None => before.settle(now, &state.settings.policy),
         };
-        if after == before && transition.is_none() {
+        // Unchanged, and stored as it is (not an inconsistent row read safely).
+        if after == before && transition.is_none() && row.stored_lifecycle().is_ok() {
             return Ok(Applied { before, after, row });
         }
         if store(state, &row, &after, &change, now).await? {
@@ -321,6 +403,45 @@ pub async fn apply(
     ))
 }
 
+/// The columns of `live_streams` a lifecycle is stored in: the one mapping, for the
+/// server's writes and for anything else that writes shows (the benchmark's seeder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleColumns {
+    pub status: &'static str,
+    pub ingest_state: Option<&'static str>,
+    pub ingest_since: Option<i64>,
+    pub ingest_last_update: Option<i64>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<&'static str>,
+}
+
+impl LifecycleColumns {
+    pub fn of(lc: &Lifecycle) -> Self {
+        let (ingest_since, ingest_last_update) = match *lc {
+            Lifecycle::Scheduled { waiting_since } => (waiting_since.map(to_ms), None),
+            Lifecycle::Live {
+                ingest: LiveIngest::Reconnecting { since },
+                ..
+            } => (Some(to_ms(since)), None),
+            Lifecycle::Live {
+                ingest: LiveIngest::Connected { last_heard },
+                ..
+            } => (None, Some(to_ms(last_heard))),
+            _ => (None, None),
+        };
+        Self {
+            status: lc.status().as_str(),
+            ingest_state: lc.ingest_state().map(IngestState::as_str),
+            ingest_since,
+            ingest_last_update,
+            started_at: lc.started_at().map(to_ms),
+            ended_at: lc.ended_at().map(to_ms),
+            end_reason: lc.end_reason().map(EndReason::as_str),
+        }
+    }
+}
+
 /// Writes `after` over `row` if its version is unchanged; false when it was.
 async fn store(
     state: &AppState,
@@ -329,18 +450,7 @@ async fn store(
     change: &IngestChange,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let (ingest_since, ingest_last_update) = match *after {
-        Lifecycle::Scheduled { waiting_since } => (waiting_since.map(to_ms), None),
-        Lifecycle::Live {
-            ingest: LiveIngest::Reconnecting { since },
-            ..
-        } => (Some(to_ms(since)), None),
-        Lifecycle::Live {
-            ingest: LiveIngest::Connected { last_heard },
-            ..
-        } => (None, Some(to_ms(last_heard))),
-        _ => (None, None),
-    };
+    let columns = LifecycleColumns::of(after);
     // A key lives only while the show may still receive media with it.
     let key_hash = after
         .key_is_usable()
@@ -372,13 +482,13 @@ async fn store(
          replay_state = case when $11 then 'uploading' else replay_state end \
          where id = $12 and version = $13",
     )
-    .bind(after.status().as_str())
-    .bind(after.ingest_state().map(IngestState::as_str))
-    .bind(ingest_since)
-    .bind(ingest_last_update)
-    .bind(after.started_at().map(to_ms))
-    .bind(after.ended_at().map(to_ms))
-    .bind(after.end_reason().map(EndReason::as_str))
+    .bind(columns.status)
+    .bind(columns.ingest_state)
+    .bind(columns.ingest_since)
+    .bind(columns.ingest_last_update)
+    .bind(columns.started_at)
+    .bind(columns.ended_at)
+    .bind(columns.end_reason)
     .bind(key_hash)
     .bind(client)
     .bind(to_ms(now))
@@ -600,14 +710,18 @@ pub async fn list_own(
 }
 
 /// Ids of shows whose ingest state is due to change with time alone (for the sweeper):
-/// a lapsed wait, a silent publisher, an expired grace period.
+/// a lapsed wait, a silent publisher, an expired grace period; and live rows written
+/// without the ingest's columns (stored as what they safely are).
 pub async fn ids_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
     let policy = &state.settings.policy;
     Ok(sqlx::query_scalar(
         "select id from live_streams \
          where (ingest_state = 'waiting' and ingest_since < $1) \
          or (ingest_state = 'connected' and ingest_last_update < $2) \
-         or (ingest_state = 'reconnecting' and ingest_since < $3)",
+         or (ingest_state = 'reconnecting' and ingest_since < $3) \
+         or (status = 'live' and (ingest_state is null or started_at is null \
+             or (ingest_state = 'connected' and ingest_last_update is null) \
+             or (ingest_state = 'reconnecting' and ingest_since is null)))",
     )
     .bind(to_ms(now - policy.wait_timeout))
     .bind(to_ms(now - policy.stale_after))

@@ -210,6 +210,7 @@ fn tus_headers(mut r: Response, pairs: &[(&'static str, String)]) -> Response {
     r
 }
 
+/// What this tus server supports.
 #[utoipa::path(
     options, path = "/api/uploads", tag = "uploads",
     responses((status = 204, response = TusCapabilities)),
@@ -218,6 +219,7 @@ async fn options(state: State<AppState>) -> Response {
     capabilities(state).await
 }
 
+/// What this tus server supports (as `OPTIONS /api/uploads`).
 #[utoipa::path(
     options, path = "/api/uploads/{id}", tag = "uploads", params(UploadPath),
     responses((status = 204, response = TusCapabilities)),

@@ -4,9 +4,12 @@
 
 use anyhow::Context;
 use chrono::Utc;
+use chrono::{DateTime, TimeDelta};
 use clap::Parser;
+use live_core::lifecycle::LiveIngest;
+use live_core::{EndReason, Lifecycle};
 use live_server::db::{Db, new_id, to_ms};
-use live_server::store::Cursor;
+use live_server::store::{Cursor, LifecycleColumns};
 use rand::Rng;
 use std::fmt::Write as _;
 
@@ -29,79 +32,74 @@ struct Args {
 const SELLERS: usize = 200;
 const BATCH: usize = 400;
 const COLUMNS: &str = "id, vendor_id, title, description, status, scheduled_at, started_at, \
-    ended_at, end_reason, created_at, updated_at, ingest_state, replay_state, stream_url, \
-    viewer_count, like_count";
+    ended_at, end_reason, created_at, updated_at, ingest_state, ingest_since, \
+    ingest_last_update, replay_state, stream_url, viewer_count, like_count";
+const PER_ROW: usize = 18;
 
+/// A show as the server would store it: its lifecycle (built with the lifecycle's own
+/// types, stored through the server's own mapping), its time, its replay's state.
 struct Row {
-    status: &'static str,
+    lifecycle: Lifecycle,
     scheduled_at: i64,
-    started_at: Option<i64>,
-    ended_at: Option<i64>,
-    end_reason: Option<&'static str>,
-    ingest_state: Option<&'static str>,
     replay_state: Option<&'static str>,
 }
 
-fn random_row(rng: &mut impl Rng, now: i64) -> Row {
+fn random_row(rng: &mut impl Rng, now: DateTime<Utc>) -> Row {
     const HOUR: i64 = 3_600_000;
     let roll = rng.random_range(0..100);
-    let past = |rng: &mut _| now - Rng::random_range(rng, HOUR..365 * 24 * HOUR);
+    let ago = |ms: i64| now - TimeDelta::milliseconds(ms);
+    let past = |rng: &mut _| ago(Rng::random_range(rng, HOUR..365 * 24 * HOUR));
     match roll {
+        // Live, its ingest connected and heard from just now.
         0..10 => {
-            let started = now - rng.random_range(0..3 * HOUR);
+            let started = ago(rng.random_range(0..3 * HOUR));
             Row {
-                status: "live",
-                scheduled_at: started,
-                started_at: Some(started),
-                ended_at: None,
-                end_reason: None,
-                ingest_state: Some("connected"),
+                lifecycle: Lifecycle::Live {
+                    started_at: started,
+                    ingest: LiveIngest::Connected { last_heard: now },
+                },
+                scheduled_at: to_ms(started),
                 replay_state: None,
             }
         }
+        // A few are late, some over an hour (those are not listed).
         10..40 => Row {
-            status: "scheduled",
-            // A few are late, some over an hour (those are not listed).
-            scheduled_at: now + rng.random_range(-2 * HOUR..365 * 24 * HOUR),
-            started_at: None,
-            ended_at: None,
-            end_reason: None,
-            ingest_state: None,
+            lifecycle: Lifecycle::Scheduled {
+                waiting_since: None,
+            },
+            scheduled_at: to_ms(now) + rng.random_range(-2 * HOUR..365 * 24 * HOUR),
             replay_state: None,
         },
         40..85 => {
             let started = past(rng);
             Row {
-                status: "archived",
-                scheduled_at: started,
-                started_at: Some(started),
-                ended_at: Some(started + rng.random_range(HOUR / 6..2 * HOUR)),
-                end_reason: Some("seller_ended"),
-                ingest_state: None,
+                lifecycle: Lifecycle::Archived {
+                    started_at: Some(started),
+                    ended_at: started
+                        + TimeDelta::milliseconds(rng.random_range(HOUR / 6..2 * HOUR)),
+                    reason: EndReason::SellerEnded,
+                },
+                scheduled_at: to_ms(started),
                 replay_state: Some("ready"),
             }
         }
         85..93 => {
             let started = past(rng);
             Row {
-                status: "ended",
-                scheduled_at: started,
-                started_at: Some(started),
-                ended_at: Some(started + HOUR),
-                end_reason: Some("discarded"),
-                ingest_state: None,
+                lifecycle: Lifecycle::Ended {
+                    started_at: Some(started),
+                    ended_at: started + TimeDelta::hours(1),
+                    reason: EndReason::Discarded,
+                },
+                scheduled_at: to_ms(started),
                 replay_state: None,
             }
         }
         _ => {
             let at = past(rng);
             Row {
-                status: "cancelled",
-                scheduled_at: at,
-                started_at: None,
-                ended_at: Some(at),
-                end_reason: None,
-                ingest_state: None,
+                lifecycle: Lifecycle::Cancelled { at },
+                scheduled_at: to_ms(at),
                 replay_state: None,
             }
         }
@@ -109,7 +107,7 @@ fn random_row(rng: &mut impl Rng, now: i64) -> Row {
 }
 
 async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
-    let now = to_ms(Utc::now());
+    let now = Utc::now();
     let mut sellers = Vec::new();
     for i in 0..SELLERS {
         let (id, _) = live_server::auth::create_seller(db, &format!("Seller {i}")).await?;
@@ -121,8 +119,8 @@ async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
         let rows = BATCH.min(n - done);
         let mut sql = format!("insert into live_streams ({COLUMNS}) values ");
         for r in 0..rows {
-            let b = r * 16;
-            let params: Vec<String> = (1..=16).map(|k| format!("${}", b + k)).collect();
+            let b = r * PER_ROW;
+            let params: Vec<String> = (1..=PER_ROW).map(|k| format!("${}", b + k)).collect();
             let _ = write!(
                 sql,
                 "{}({})",
@@ -134,19 +132,22 @@ async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
         for _ in 0..rows {
             let row = random_row(&mut rng, now);
             let id = new_id();
+            let c = LifecycleColumns::of(&row.lifecycle);
             q = q
                 .bind(id.clone())
                 .bind(sellers[rng.random_range(0..SELLERS)].clone())
                 .bind(format!("Show {done} — spring collection"))
                 .bind("Fresh arrivals, live prices, questions answered.")
-                .bind(row.status)
+                .bind(c.status)
                 .bind(row.scheduled_at)
-                .bind(row.started_at)
-                .bind(row.ended_at)
-                .bind(row.end_reason)
+                .bind(c.started_at)
+                .bind(c.ended_at)
+                .bind(c.end_reason)
                 .bind(row.scheduled_at - 86_400_000)
-                .bind(now)
-                .bind(row.ingest_state)
+                .bind(to_ms(now))
+                .bind(c.ingest_state)
+                .bind(c.ingest_since)
+                .bind(c.ingest_last_update)
                 .bind(row.replay_state)
                 .bind(format!("http://127.0.0.1:8088/hls/{id}.m3u8"))
                 .bind(rng.random_range(0..500_i64))

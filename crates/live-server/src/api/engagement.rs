@@ -2,7 +2,8 @@
 //! sessions, reactions, comments, shares, reminders and the seller's moderation. Every
 //! count on `live_streams` changes in the same transaction as the rows it counts, under
 //! the show's row lock, so counts equal rows under any concurrency. Watchers are
-//! counted by the counts ticker (sessions with a heartbeat in the last 45 s, by default).
+//! counted by the counts ticker: distinct viewers with a session heard from in the last
+//! 45 s (by default); one viewer watching on many sessions counts once.
 
 use crate::api::doc::{
     BadRequest, CommentPath, Forbidden, NotFound, RateLimited, SessionPath, ShowPath, TooLarge,
@@ -70,7 +71,7 @@ async fn blocked(state: &AppState, seller_id: &str, viewer_id: &str) -> Result<b
 pub struct ClientIp(Option<std::net::IpAddr>);
 
 impl ClientIp {
-    fn ip(&self) -> Option<std::net::IpAddr> {
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
         self.0
     }
 }
@@ -120,8 +121,14 @@ fn counts_changed(state: &AppState, id: &str) {
 }
 
 /// Records a real-time event for show `id`'s page; a failure is logged, not fatal.
-async fn announce(state: &AppState, id: &str, kind: &str, data: serde_json::Value) {
-    if let Err(e) = events::publish(state, id, STREAM_SCOPE, kind, &data).await {
+async fn announce(
+    state: &AppState,
+    id: &str,
+    kind: &str,
+    subject: Option<&str>,
+    data: serde_json::Value,
+) {
+    if let Err(e) = events::publish(state, id, STREAM_SCOPE, kind, subject, &data).await {
         tracing::warn!(stream = %id, "could not record a {kind} event: {e:#}");
     }
 }
@@ -133,6 +140,7 @@ async fn counts_of(state: &AppState, id: &str) -> Result<Counts, ApiError> {
     Ok(row.view(&state.settings, None, Utc::now())?.counts)
 }
 
+/// Starts watching a live show (counts as watching while heartbeats come).
 #[utoipa::path(
     post, path = "/api/streams/{id}/viewers", tag = "engagement", params(ShowPath),
     responses(
@@ -231,26 +239,33 @@ async fn touch_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Still watching.
 #[utoipa::path(
     post, path = "/api/streams/{id}/viewers/{session_id}/heartbeat", tag = "engagement",
     params(SessionPath),
     responses(
         (status = 204, description = "Still watching"), (status = 401, response = Unauthorized),
         (status = 404, description = "No such session (it ended or timed out): join again", body = ErrorBody),
+        (status = 429, response = RateLimited),
     ),
     security(("viewer" = [])),
 )]
 pub async fn heartbeat(
     State(state): State<AppState>,
     viewer: Viewer,
+    ip: ClientIp,
     Path(SessionPath {
         id,
         session_id: session,
     }): Path<SessionPath>,
 ) -> Result<StatusCode, ApiError> {
+    state
+        .limits
+        .check(&state.limits.heartbeats, &viewer.id, ip.ip())?;
     touch_session(&state, &id, &session, &viewer, false).await
 }
 
+/// Stops watching.
 #[utoipa::path(
     delete, path = "/api/streams/{id}/viewers/{session_id}", tag = "engagement",
     params(SessionPath),
@@ -441,11 +456,12 @@ async fn write_reactions(
     Ok(())
 }
 
+/// Sets the viewer's reaction to a live show or a replay: like, dislike or none (one per viewer).
 #[utoipa::path(
     put, path = "/api/streams/{id}/reaction", tag = "engagement", params(ShowPath),
     request_body = SetReaction,
     responses(
-        (status = 200, body = Reacted), (status = 400, response = BadRequest),
+        (status = 200, description = "The viewer's reaction and the show's counts", body = Reacted), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, description = "The show is neither live nor a replay", body = ErrorBody),
@@ -504,11 +520,12 @@ impl CommentRow {
     }
 }
 
+/// Says something in a live show's chat.
 #[utoipa::path(
     post, path = "/api/streams/{id}/comments", tag = "engagement", params(ShowPath),
     request_body = NewComment,
     responses(
-        (status = 201, body = Comment), (status = 400, response = BadRequest),
+        (status = 201, description = "Said", body = Comment), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, description = "The show is not live", body = ErrorBody),
@@ -566,6 +583,7 @@ pub async fn comment(
         &state,
         &row.id,
         "comment",
+        Some(&comment.id),
         serde_json::json!({ "comment": comment }),
     )
     .await;
@@ -582,11 +600,12 @@ pub struct CommentQuery {
     limit: Option<u32>,
 }
 
+/// Reads a show's chat, oldest first, after a comment.
 #[utoipa::path(
     get, path = "/api/streams/{id}/comments", tag = "engagement",
     params(ShowPath, CommentQuery),
     responses(
-        (status = 200, body = CommentPage), (status = 400, response = BadRequest),
+        (status = 200, description = "Comments, oldest first", body = CommentPage), (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ),
 )]
@@ -632,6 +651,7 @@ pub async fn comments(
     }))
 }
 
+/// Removes a comment from the seller's show.
 #[utoipa::path(
     delete, path = "/api/streams/{id}/comments/{comment_id}", tag = "engagement",
     params(CommentPath),
@@ -664,11 +684,22 @@ pub async fn delete_comment(
         .bind(&row.id)
         .execute(&mut *tx)
         .await?;
+    // Its text leaves the event log too: a resuming client never gets it again.
+    sqlx::query(
+        "delete from events where stream_id = $1 and scope = $2 and kind = 'comment' \
+         and subject_id = $3",
+    )
+    .bind(&row.id)
+    .bind(STREAM_SCOPE)
+    .bind(&comment_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     announce(
         &state,
         &row.id,
         "comment_deleted",
+        None,
         serde_json::json!({ "id": comment_id }),
     )
     .await;
@@ -676,6 +707,7 @@ pub async fn delete_comment(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Blocks a viewer from the seller's shows (no more comments or reactions).
 #[utoipa::path(
     post, path = "/api/streams/{id}/blocks", tag = "engagement", params(ShowPath),
     request_body = NewBlock,
@@ -715,10 +747,11 @@ pub async fn block(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Counts a share of a show.
 #[utoipa::path(
     post, path = "/api/streams/{id}/shares", tag = "engagement", params(ShowPath),
     responses(
-        (status = 200, body = Counts), (status = 401, response = Unauthorized),
+        (status = 200, description = "The show's counts", body = Counts), (status = 401, response = Unauthorized),
         (status = 404, response = NotFound), (status = 429, response = RateLimited),
     ),
     security(("viewer" = [])),
@@ -799,10 +832,11 @@ async fn set_reminder(
     }))
 }
 
+/// Asks to be reminded of a show still to come.
 #[utoipa::path(
     put, path = "/api/streams/{id}/reminder", tag = "engagement", params(ShowPath),
     responses(
-        (status = 200, body = Reminded), (status = 401, response = Unauthorized),
+        (status = 200, description = "Whether the viewer is reminded, and how many are", body = Reminded), (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 409, description = "The show is no longer to come", body = ErrorBody),
     ),
@@ -816,10 +850,11 @@ pub async fn remind(
     set_reminder(&state, &viewer, &id, true).await
 }
 
+/// Takes the reminder back.
 #[utoipa::path(
     delete, path = "/api/streams/{id}/reminder", tag = "engagement", params(ShowPath),
     responses(
-        (status = 200, body = Reminded), (status = 401, response = Unauthorized),
+        (status = 200, description = "Whether the viewer is reminded, and how many are", body = Reminded), (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 409, description = "The show is no longer to come", body = ErrorBody),
     ),
@@ -833,8 +868,8 @@ pub async fn unremind(
     set_reminder(&state, &viewer, &id, false).await
 }
 
-/// Every second (or sooner when woken): recounts who watches each live show (sessions
-/// with a heartbeat in the last 45 s), keeps the peak, and sends a `counts` event for
+/// Every second (or sooner when woken): recounts who watches each live show (distinct
+/// viewers with a session heard from in the last 45 s), keeps the peak, and sends a `counts` event for
 /// every show whose counts changed.
 pub async fn counts_ticker(state: AppState) {
     let mut sent: HashMap<String, Counts> = HashMap::new();
@@ -854,7 +889,7 @@ pub async fn counts_ticker(state: AppState) {
 async fn tick(state: &AppState, sent: &mut HashMap<String, Counts>) -> anyhow::Result<()> {
     let cutoff = to_ms(Utc::now()) - state.settings.viewer_timeout_ms;
     let watching: Vec<(String, i64, i64)> = sqlx::query_as(
-        "select s.id, s.viewer_count, (select count(*) from stream_viewers v \
+        "select s.id, s.viewer_count, (select count(distinct v.user_id) from stream_viewers v \
          where v.stream_id = s.id and v.left_at is null and v.last_heartbeat_at > $1) \
          from live_streams s where s.status = 'live'",
     )
@@ -886,6 +921,7 @@ async fn tick(state: &AppState, sent: &mut HashMap<String, Counts>) -> anyhow::R
                 &id,
                 STREAM_SCOPE,
                 "counts",
+                None,
                 &serde_json::json!({ "counts": counts }),
             )
             .await?;

@@ -40,6 +40,7 @@ fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// Schedules a show (a seller's own).
 #[utoipa::path(
     post, path = "/api/streams", tag = "streams",
     request_body = CreateStream,
@@ -79,10 +80,11 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
+/// Lists a catalog section: Live Now (live), Upcoming (soonest first) or Recent (replays), a page at a time.
 #[utoipa::path(
     get, path = "/api/streams", tag = "streams", params(ListParams),
     responses(
-        (status = 200, body = StreamPage), (status = 400, response = BadRequest),
+        (status = 200, description = "A page of shows; `next_cursor` for the next", body = StreamPage), (status = 400, response = BadRequest),
         (status = 401, description = "A seller token that is not valid (none is needed)", body = ErrorBody),
     ),
 )]
@@ -102,7 +104,10 @@ pub async fn list_streams(
     };
     let mut streams = Vec::with_capacity(page.rows.len());
     for row in &page.rows {
-        let view = row.view(&state.settings, seller.as_ref(), now)?;
+        // A row that is no show at all (an unknown status) is left out, not the page.
+        let Ok(view) = row.view(&state.settings, seller.as_ref(), now) else {
+            continue;
+        };
         // A row the sweeper has not settled yet (an ingest just lost) is left out.
         if view.status == wanted {
             streams.push(view);
@@ -121,10 +126,11 @@ pub struct OwnParams {
     cursor: Option<String>,
 }
 
+/// Lists the seller's own shows, every status, overdue ones included.
 #[utoipa::path(
     get, path = "/api/me/streams", tag = "streams", params(OwnParams),
     responses(
-        (status = 200, body = StreamPage), (status = 400, response = BadRequest),
+        (status = 200, description = "A page of shows; `next_cursor` for the next", body = StreamPage), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
     ),
     security(("seller" = [])),
@@ -138,21 +144,23 @@ pub async fn my_streams(
     let cursor = params.cursor.as_deref().map(Cursor::decode).transpose()?;
     let page = store::list_own(&state, &seller, cursor, limit).await?;
     let now = Utc::now();
+    // A row that is no show at all (an unknown status) is left out, not the page.
     let streams = page
         .rows
         .iter()
-        .map(|r| r.view(&state.settings, Some(&seller), now))
-        .collect::<anyhow::Result<_>>()?;
+        .filter_map(|r| r.view(&state.settings, Some(&seller), now).ok())
+        .collect();
     Ok(Json(StreamPage {
         streams,
         next_cursor: page.next_cursor,
     }))
 }
 
+/// Reads one show: public, or the seller's own.
 #[utoipa::path(
     get, path = "/api/streams/{id}", tag = "streams", params(ShowPath),
     responses(
-        (status = 200, body = Stream), (status = 401, response = Unauthorized),
+        (status = 200, description = "The show", body = Stream), (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
 )]
@@ -169,11 +177,12 @@ pub async fn get_stream(
     )?))
 }
 
+/// Edits a scheduled show: title, description, time (the catalog hears `stream_rescheduled`).
 #[utoipa::path(
     patch, path = "/api/streams/{id}", tag = "streams", params(ShowPath),
     request_body = UpdateStream,
     responses(
-        (status = 200, body = Stream), (status = 400, response = BadRequest),
+        (status = 200, description = "The show", body = Stream), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
@@ -216,6 +225,7 @@ pub async fn patch_stream(
     )?))
 }
 
+/// Goes live: a fresh stream key for the ingest; the show is live once media reaches it.
 #[utoipa::path(
     post, path = "/api/streams/{id}/start", tag = "streams", params(ShowPath),
     responses(
@@ -249,11 +259,12 @@ pub async fn start_stream(
     }))
 }
 
+/// Ends a live show, saving it as a replay (the answer says where to upload the recording) or discarding it.
 #[utoipa::path(
     post, path = "/api/streams/{id}/end", tag = "streams", params(ShowPath),
     request_body = EndStream,
     responses(
-        (status = 200, body = EndResponse), (status = 400, response = BadRequest),
+        (status = 200, description = "Ended; on save, where to upload the recording", body = EndResponse), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
@@ -300,10 +311,11 @@ pub async fn end_stream(
     }))
 }
 
+/// Cancels a scheduled show.
 #[utoipa::path(
     post, path = "/api/streams/{id}/cancel", tag = "streams", params(ShowPath),
     responses(
-        (status = 200, body = Stream), (status = 401, response = Unauthorized),
+        (status = 200, description = "The show", body = Stream), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict),
     ),
