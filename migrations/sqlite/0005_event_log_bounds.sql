@@ -7,3 +7,11 @@ drop index events_stream;
 create index events_show on events (stream_id, scope, id);
 create index events_subject on events (stream_id, subject_id);
 create index events_created on events (created_at);
+
+-- How far the log was pruned: a client resuming from before this id missed events
+-- that are gone (and is told to reload); one resuming after it missed nothing kept.
+create table event_log (
+    id integer primary key,
+    pruned_through bigint not null
+);
+insert into event_log (id, pruned_through) values (1, 0);

@@ -297,3 +297,33 @@ async fn old_events_are_pruned_and_a_client_from_before_them_is_told_to_reload()
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_show_leaves_nothing_of_itself_to_replay() {
+    let app = spawn_app().await;
+    let seller = app.seller("Maria").await;
+    let show = live_show(&app, &seller, "Secret prototype").await;
+    let token = viewer(&app).await;
+    say(&app, &token, &show, "is that the new one?").await;
+    app.end(&seller, &show, "discard")
+        .await
+        .expect(StatusCode::OK);
+    let catalog = resumed(&app.url("/api/events"), 1).await;
+    let of_it: Vec<&str> = catalog
+        .iter()
+        .filter(|(_, d)| d["stream"]["id"] == show.as_str())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(of_it, ["stream_ended"], "only its end: {catalog:?}");
+    let left: (i64,) = sqlx::query_as(
+        "select count(*) from events where stream_id = $1 and kind in ('comment', 'counts')",
+    )
+    .bind(&show)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left.0, 0, "its chat and counts are gone from the log");
+    app.get(None, &format!("/api/streams/{show}/events"))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}

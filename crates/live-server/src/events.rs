@@ -283,21 +283,17 @@ enum CatchUp {
 }
 
 async fn catch_up(state: &AppState, follow: &Follow, last: i64) -> anyhow::Result<CatchUp> {
-    let (oldest, newest): (Option<i64>, Option<i64>) =
-        // Two lookups on the key (one aggregate of both would scan the whole log).
-        sqlx::query_as("select (select min(id) from events), (select max(id) from events)")
-            .fetch_one(&state.db.pool)
-            .await?;
+    let (pruned_through, newest): (i64, Option<i64>) = sqlx::query_as(
+        "select pruned_through, (select max(id) from events) from event_log where id = 1",
+    )
+    .fetch_one(&state.db.pool)
+    .await?;
     let newest = newest
         .unwrap_or(0)
         .max(state.events.last.load(Ordering::SeqCst));
     // Events after `last` were pruned (it is older than what is kept), or `last` is
     // no event this server ever sent: the client cannot be caught up.
-    let pruned = match oldest {
-        Some(oldest) => last < oldest - 1,
-        None => last < newest,
-    };
-    if pruned || last > newest {
+    if last < pruned_through || last > newest {
         return Ok(CatchUp::Reset { newest });
     }
     let events = follow.read_after(state, last, MAX_REPLAY + 1).await?;
@@ -376,6 +372,18 @@ fn subscribe(
     )
 }
 
+/// A discarded show leaves the log: what it was (its scheduling, its chat) is never
+/// replayed; only its end, recorded after this, tells clients it is gone.
+pub async fn forget_show(state: &AppState, stream_id: &str) {
+    let forgot = sqlx::query("delete from events where stream_id = $1")
+        .bind(stream_id)
+        .execute(&state.db.pool)
+        .await;
+    if let Err(e) = forgot {
+        tracing::warn!(stream = %stream_id, "could not forget a discarded show's events: {e}");
+    }
+}
+
 /// Prunes old events every `every` until the task is dropped.
 pub async fn prune_every(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
@@ -392,11 +400,26 @@ pub async fn prune_every(state: AppState, every: Duration) {
 /// bounded, and a client resuming from before that is told to reload.
 pub async fn prune(state: &AppState) -> anyhow::Result<u64> {
     let before = to_ms(Utc::now() - state.settings.event_retention);
-    let gone = sqlx::query("delete from events where created_at < $1")
-        .bind(before)
-        .execute(&state.db.pool)
+    let mut tx = state.db.pool.begin().await?;
+    // Everything up to the newest event that is too old (ids grow with time).
+    let through: Option<i64> =
+        sqlx::query_scalar("select max(id) from events where created_at < $1")
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(through) = through else {
+        return Ok(0);
+    };
+    let gone = sqlx::query("delete from events where id <= $1")
+        .bind(through)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    sqlx::query("update event_log set pruned_through = $1 where id = 1 and pruned_through < $1")
+        .bind(through)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     if gone > 0 {
         tracing::debug!(events = gone, "old events pruned");
     }

@@ -391,6 +391,11 @@ pub async fn apply(
             let row = load(state, id)
                 .await?
                 .ok_or_else(ApiError::stream_not_found)?;
+            let discarded = Some(EndReason::Discarded);
+            if after.end_reason() == discarded && before.end_reason() != discarded {
+                // Gone for good: nothing of it is replayed from the log any more.
+                crate::events::forget_show(state, id).await;
+            }
             if before.status() != after.status() {
                 crate::events::stream_changed(state, &row).await;
             }

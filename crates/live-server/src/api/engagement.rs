@@ -140,6 +140,13 @@ async fn counts_of(state: &AppState, id: &str) -> Result<Counts, ApiError> {
     Ok(row.view(&state.settings, None, Utc::now())?.counts)
 }
 
+/// A public show's counts (live, or a replay): what a `counts` event may carry.
+async fn public_counts_of(state: &AppState, id: &str) -> Option<Counts> {
+    let row = store::load(state, id).await.ok()??;
+    let view = row.view(&state.settings, None, Utc::now()).ok()?;
+    matches!(view.status, StreamStatus::Live | StreamStatus::Archived).then_some(view.counts)
+}
+
 /// Starts watching a live show (counts as watching while heartbeats come).
 #[utoipa::path(
     post, path = "/api/streams/{id}/viewers", tag = "engagement", params(ShowPath),
@@ -912,7 +919,8 @@ async fn tick(state: &AppState, sent: &mut HashMap<String, Counts>) -> anyhow::R
         }
     }
     for id in dirty {
-        let Ok(counts) = counts_of(state, &id).await else {
+        // A show no longer public (discarded, say) has no counts to announce.
+        let Some(counts) = public_counts_of(state, &id).await else {
             continue;
         };
         if sent.get(&id) != Some(&counts) {
