@@ -57,8 +57,10 @@ while kill -0 "$gen" 2>/dev/null; do
   sleep 0.5
 done
 t1=$(cpu_ticks "$server") s1=$(date +%s.%N)
+gen_status=0
+wait "$gen" || gen_status=$?
 grep -v marker "$work/sse.log"
-wait "$gen" || { echo "FAIL: the event-stream load failed (above); no figure" >&2; exit 1; }
+[ "$gen_status" = 0 ] || { echo "FAIL: the event-stream load failed (above); no figure" >&2; exit 1; }
 python3 - "$rss0" "$peak" "$CLIENTS" "$t0" "$t1" "$s0" "$s1" "$(getconf CLK_TCK)" <<'PY'
 import sys
 rss0, peak, clients, t0, t1 = (int(x) for x in sys.argv[1:6])
