@@ -5,10 +5,12 @@
 //! - a property-based fuzzer driven by the document (schemathesis) calls every operation
 //!   as a seller and as a viewer, with valid and invalid input, against real shows,
 //!   sessions, comments and uploads: no 5xx, no status the document does not declare,
-//!   every body of the type and schema declared for it.
+//!   every body of the type and schema declared for it;
+//! - `/api/docs` renders the document with every operation, in headless Chromium.
 //!
 //! Both tools come from PyPI, installed by scripts/api-tools.sh (make test runs it).
 
+use feza_tests::ingest::require;
 use feza_tests::{AppOptions, HOOK_SECRET, TestApp, repo_root, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -285,4 +287,34 @@ async fn a_fuzzer_driven_by_the_document_finds_no_answer_it_does_not_declare() {
     let f = fixture(&app).await;
     fuzz(&app, &f, "seller", &f.seller).await;
     fuzz(&app, &f, "viewer", &f.viewer).await;
+}
+
+/// The reference page renders the document in headless Chromium (Debian's, driven by
+/// playwright-core): web/tests/api-docs.e2e.mjs. Here, not beside the /live page's
+/// tests: its script is heavy, and those tests watch a live picture's timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_page_shows_every_operation_of_the_document() {
+    require("node", "nodejs");
+    require("chromium", "chromium");
+    let root = repo_root();
+    assert!(
+        root.join("web/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/web-deps.sh (make test does)"
+    );
+    let app = spawn_app_with(AppOptions::default()).await;
+    let shot = app.dir.path().join("api-docs.png");
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("web/tests/api-docs.e2e.mjs"))
+        .current_dir(root.join("web"))
+        .env("FEZA_BASE", &app.base)
+        .env("FEZA_SCREENSHOT", &shot)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("PASS"),
+        "the API reference page test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

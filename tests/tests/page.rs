@@ -243,21 +243,3 @@ async fn a_viewer_watches_on_when_the_sellers_broadcaster_crashes_and_is_started
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_reference_page_shows_every_operation_of_the_document() {
-    require("node", "nodejs");
-    require("chromium", "chromium");
-    let app = spawn_app_with(AppOptions::default()).await;
-    let shot = app.dir.path().join("api-docs.png");
-    let shot = shot.to_string_lossy();
-    let (passed, output) = run_node(
-        "api-docs.e2e.mjs",
-        &[
-            ("FEZA_BASE", app.base.as_str()),
-            ("FEZA_SCREENSHOT", shot.as_ref()),
-        ],
-    )
-    .await;
-    assert!(passed, "the API reference page test failed:\n{output}");
-}
