@@ -252,10 +252,13 @@ fn remux_reporting(
         quote(output)
     );
     // The media goes into the spill file, then (after the index) into the output:
-    // about twice the input's size is written in all.
+    // about twice the input's size is written in all. The spill file is removed once
+    // copied: what it held still counts as written, so the figure never goes back.
     let total = (2 * size_of(input)).max(1);
+    let mut spilled = 0;
     let mut written = || {
-        let done = size_of(&spill) + size_of(output);
+        spilled = spilled.max(size_of(&spill));
+        let done = spilled + size_of(output);
         on_progress((done as f64 / total as f64).min(1.0));
         done
     };
