@@ -38,8 +38,9 @@ pub fn db_kind() -> DbKind {
     }
 }
 
-/// A database of its own for one test.
-async fn fresh_database(dir: &std::path::Path) -> String {
+/// A database of its own for one test (an SQLite file in `dir`, or a new PostgreSQL
+/// database).
+pub async fn fresh_database(dir: &std::path::Path) -> String {
     match db_kind() {
         DbKind::Sqlite => format!("sqlite://{}/feza.db", dir.display()),
         DbKind::Postgres => {

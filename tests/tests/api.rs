@@ -1043,9 +1043,9 @@ async fn rows_written_without_the_lifecycle_columns_never_fail_a_page() {
     let (real, _) = live_show(&app, &maria, "Spring sale").await;
     let vendor = app.stream(Some(&maria), &real).await.seller.id;
     let now = Utc::now().timestamp_millis();
-    // As the marketplace's own tools write them, with its lifecycle columns only: a
-    // "live" show nobody publishes (no ingest columns), a saved one with no end time
-    // or reason, and one whose status is none of the five.
+    // As the marketplace's own tools write them, with the marketplace's columns only
+    // (no ingest columns, no creation or change time): a "live" show nobody publishes,
+    // a saved one with no end time or reason, and one whose status is none of the five.
     for (id, status, started) in [
         ("legacylive", "live", Some(now - 3_600_000)),
         ("legacysaved", "archived", Some(now - 7_200_000)),
@@ -1053,12 +1053,25 @@ async fn rows_written_without_the_lifecycle_columns_never_fail_a_page() {
     ] {
         let started = started.map_or("null".to_owned(), |t| t.to_string());
         app.sql(&format!(
-            "insert into live_streams (id, vendor_id, title, status, scheduled_at, started_at, \
-             created_at, updated_at) values ('{id}', '{vendor}', 'Old {status} show', '{status}', \
-             {started}, {started}, {now}, {now})"
+            "insert into live_streams (id, vendor_id, title, description, thumbnail_url, \
+             status, viewer_count, like_count, dislike_count, comment_count, video_path, \
+             stream_url, scheduled_at, started_at, ended_at) values ('{id}', '{vendor}', \
+             'Old {status} show', 'From the marketplace', null, '{status}', 0, 3, 0, 1, null, \
+             null, {started}, {started}, null)"
         ))
         .await;
     }
+    // Their creation and change times are the moment they were written.
+    let (created, updated): (i64, i64) =
+        sqlx::query_as("select created_at, updated_at from live_streams where id = 'legacylive'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    let written = Utc::now().timestamp_millis();
+    assert!(
+        (now..=written).contains(&created) && (now..=written).contains(&updated),
+        "created {created}, updated {updated}: written between {now} and {written}"
+    );
     for section in ["live", "upcoming", "recent"] {
         app.get(None, &format!("/api/streams?section={section}"))
             .await
@@ -1112,6 +1125,102 @@ async fn rows_written_without_the_lifecycle_columns_never_fail_a_page() {
         },
     )
     .await;
+}
+
+/// A database made before the marketplace's rows were taken in (its tables up to the
+/// event log's bounds) is brought up to date with its shows, their engagement and its
+/// keys whole, and takes rows with the marketplace's columns only from then on.
+#[tokio::test]
+async fn an_older_database_is_brought_up_to_date_with_everything_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = feza_tests::fresh_database(dir.path()).await;
+    let old = live_server::db::Db::connect_only(&url).await.unwrap();
+    let folder = match feza_tests::db_kind() {
+        feza_tests::DbKind::Sqlite => "migrations/sqlite",
+        feza_tests::DbKind::Postgres => "migrations/postgres",
+    };
+    let mut before = sqlx::migrate::Migrator::new(feza_tests::repo_root().join(folder))
+        .await
+        .unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert_eq!(before.migrations.len(), 5);
+    before.run(&old.pool).await.unwrap();
+    let now = Utc::now().timestamp_millis();
+    for statement in [
+        format!(
+            "insert into sellers (id, name, token_hash, created_at) values ('s1', 'Maria', 'h1', {now})"
+        ),
+        format!(
+            "insert into viewers (id, display_name, token_hash, created_at) values ('v1', 'Ada', 'h2', {now})"
+        ),
+        format!(
+            "insert into live_streams (id, vendor_id, title, status, scheduled_at, created_at, \
+             updated_at, like_count) values ('old1', 's1', 'Spring sale', 'scheduled', {}, {now}, {now}, 0)",
+            now + 3_600_000
+        ),
+        format!(
+            "insert into live_streams (id, vendor_id, title, status, started_at, ended_at, \
+             end_reason, created_at, updated_at, like_count, comment_count, replay_state) values \
+             ('old2', 's1', 'Winter sale', 'archived', {}, {now}, 'seller_ended', {now}, {now}, 1, \
+             1, 'ready')",
+            now - 3_600_000
+        ),
+        format!(
+            "insert into comments (id, stream_id, viewer_id, body, created_at) values \
+             ('c1', 'old2', 'v1', 'Lovely', {now})"
+        ),
+        format!(
+            "insert into reactions (stream_id, viewer_id, reaction, updated_at) values \
+             ('old2', 'v1', 'like', {now})"
+        ),
+    ] {
+        sqlx::query(&statement).execute(&old.pool).await.unwrap();
+    }
+    old.pool.close().await;
+
+    let app = spawn_app_with(AppOptions {
+        database_url: Some(url),
+        ..AppOptions::default()
+    })
+    .await;
+    assert_eq!(app.section_ids("upcoming").await, ["old1"]);
+    assert_eq!(app.section_ids("recent").await, ["old2"]);
+    let comments = app
+        .get(None, "/api/streams/old2/comments")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        comments.body["comments"][0]["text"], "Lovely",
+        "{:?}",
+        comments.body
+    );
+    // The keys still hold: a show of a seller who does not exist is refused.
+    let orphan = sqlx::query(&format!(
+        "insert into live_streams (id, vendor_id, title, status, created_at, updated_at) \
+         values ('orphan', 'nobody', 'X', 'scheduled', {now}, {now})"
+    ))
+    .execute(&app.state.db.pool)
+    .await;
+    assert!(orphan.is_err(), "a show without its seller was stored");
+    // And a row with the marketplace's columns only is taken.
+    app.sql(
+        "insert into live_streams (id, vendor_id, title, status, scheduled_at) \
+         values ('market1', 's1', 'From the marketplace', 'cancelled', null)",
+    )
+    .await;
+    let mine = app.state.db.pool.clone();
+    let (count,): (i64,) =
+        sqlx::query_as("select count(*) from live_streams where vendor_id = 's1'")
+            .fetch_one(&mine)
+            .await
+            .unwrap();
+    assert_eq!(count, 3);
 }
 
 #[tokio::test]
