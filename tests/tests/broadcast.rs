@@ -9,7 +9,7 @@ use feza_tests::relay::Relay;
 use feza_tests::{eventually, stack, stack_reached_at, test_show, workspace_bin};
 use live_core::StreamStatus;
 use live_media::VideoProfile;
-use live_studio::{ApiClient, GoLive};
+use live_studio::{Alert, AlertKind, ApiClient, GoLive, SessionEvent};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,17 +30,15 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = live_studio::session::go_live(
-        &client,
-        go,
-        std::future::pending(),
-        rx,
-        move |stats, show| {
-            seen.lock()
-                .unwrap()
-                .push(live_studio::session::stats_line(stats, show));
-        },
-    );
+    let session =
+        live_studio::session::go_live(&client, go, std::future::pending(), rx, move |event| {
+            if let SessionEvent::Tick(tick) = event {
+                seen.lock().unwrap().push(live_studio::session::stats_line(
+                    &tick.stats,
+                    Some(&tick.show),
+                ));
+            }
+        });
 
     // Meanwhile, as a viewer: the show turns live and its HLS carries H.264 + AAC.
     let viewer = async {
@@ -114,7 +112,6 @@ async fn a_show_reaches_the_ingest_and_leaves_a_complete_recording() {
 // server once it answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_answering_never_holds_up_the_show() {
-    feza_tests::captured_logs(); // from now on
     let (app, _ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let relay = Relay::start(&app.base).await;
@@ -122,6 +119,8 @@ async fn a_server_that_stops_answering_never_holds_up_the_show() {
     let record_dir = tempfile::tempdir().unwrap();
     let ticks = Arc::new(Mutex::new(Vec::<(Instant, String)>::new()));
     let seen = ticks.clone();
+    let alerts = Arc::new(Mutex::new(Vec::<Alert>::new()));
+    let told = alerts.clone();
     let (end, end_rx) = tokio::sync::oneshot::channel::<()>();
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
     let session = live_studio::session::go_live(
@@ -131,9 +130,12 @@ async fn a_server_that_stops_answering_never_holds_up_the_show() {
             let _ = end_rx.await;
         },
         rx,
-        move |stats, show| {
-            let line = live_studio::session::stats_line(stats, show);
-            seen.lock().unwrap().push((Instant::now(), line));
+        move |event| match event {
+            SessionEvent::Tick(tick) => {
+                let line = live_studio::session::stats_line(&tick.stats, Some(&tick.show));
+                seen.lock().unwrap().push((Instant::now(), line));
+            }
+            SessionEvent::Alert(alert) => told.lock().unwrap().push(alert),
         },
     );
     let hang = Duration::from_secs(12);
@@ -187,12 +189,12 @@ async fn a_server_that_stops_answering_never_holds_up_the_show() {
         "recording {recorded:.2} s for a show of {shown:.2} s"
     );
     assert_eq!(report.stream.status, StreamStatus::Archived);
-    let logs = feza_tests::captured_logs();
+    let alerts = alerts.lock().unwrap().clone();
     assert!(
-        logs.lines().any(
-            |l| l.contains("the server has not answered for") && l.contains("the show goes on")
-        ),
-        "the seller is told the server is silent: {logs}"
+        alerts.iter().any(|a| a.kind == AlertKind::ServerSilent
+            && a.message.contains("the server has not answered for")
+            && a.message.contains("the show goes on")),
+        "the seller is told the server is silent: {alerts:#?}"
     );
 }
 
@@ -213,7 +215,7 @@ async fn a_discard_the_server_could_not_hear_is_done_when_it_can() {
         ..test_show(record_dir.path(), vec![])
     };
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {});
+    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_| {});
     let seller = async {
         let id = app.first_live_show(Duration::from_secs(15)).await;
         relay.down();
@@ -282,7 +284,7 @@ async fn a_show_scheduled_earlier_goes_live_as_itself() {
         ..test_show(record_dir.path(), vec![])
     };
     let (_controls, rx) = tokio::sync::mpsc::channel(1);
-    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {});
+    let session = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_| {});
     let viewer = async {
         let live = app.first_live_show(Duration::from_secs(15)).await;
         (live, app.section_ids("upcoming").await)
@@ -302,7 +304,7 @@ async fn a_show_scheduled_earlier_goes_live_as_itself() {
         show: scheduled,
         ..test_show(record_dir.path(), vec![])
     };
-    let err = live_studio::session::go_live(&client, again, std::future::pending(), rx, |_, _| {})
+    let err = live_studio::session::go_live(&client, again, std::future::pending(), rx, |_| {})
         .await
         .expect_err("an archived show cannot go live again");
     assert!(
@@ -360,7 +362,7 @@ async fn a_show_that_cannot_start_is_never_announced() {
     ];
     for (case, go, says) in cases {
         let (_controls, rx) = tokio::sync::mpsc::channel(1);
-        let err = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_, _| {})
+        let err = live_studio::session::go_live(&client, go, std::future::pending(), rx, |_| {})
             .await
             .err()
             .unwrap_or_else(|| panic!("{case}: went live"));
@@ -441,31 +443,35 @@ async fn run_until_notified(
     go: GoLive,
     stop: Arc<tokio::sync::Notify>,
     controls: tokio::sync::mpsc::Receiver<live_studio::Control>,
-) -> (live_studio::SessionReport, Vec<String>) {
+) -> (live_studio::SessionReport, Vec<String>, Vec<Alert>) {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let report = run_printing_into(client, go, stop, controls, lines.clone()).await;
+    let alerts = Arc::new(Mutex::new(Vec::<Alert>::new()));
+    let report = run_printing_into(client, go, stop, controls, lines.clone(), alerts.clone()).await;
     let lines = lines.lock().unwrap().clone();
-    (report, lines)
+    let alerts = alerts.lock().unwrap().clone();
+    (report, lines, alerts)
 }
 
-/// A show run until `stop` is notified, its stats lines put in `lines` as they come.
+/// A show run until `stop` is notified, its stats lines put in `lines` and the
+/// seller's alerts in `alerts` as they come.
 async fn run_printing_into(
     client: &ApiClient,
     go: GoLive,
     stop: Arc<tokio::sync::Notify>,
     controls: tokio::sync::mpsc::Receiver<live_studio::Control>,
     lines: Arc<Mutex<Vec<String>>>,
+    alerts: Arc<Mutex<Vec<Alert>>>,
 ) -> live_studio::SessionReport {
     live_studio::session::go_live(
         client,
         go,
         async move { stop.notified().await },
         controls,
-        move |stats, show| {
-            lines
-                .lock()
-                .unwrap()
-                .push(live_studio::session::stats_line(stats, show));
+        move |event| match event {
+            SessionEvent::Tick(tick) => lines.lock().unwrap().push(
+                live_studio::session::stats_line(&tick.stats, Some(&tick.show)),
+            ),
+            SessionEvent::Alert(alert) => alerts.lock().unwrap().push(alert),
         },
     )
     .await
@@ -553,7 +559,7 @@ async fn an_ingest_whose_server_stops_answering_keeps_the_show_on_air() {
         stop.notify_one();
         silent
     };
-    let ((report, lines), silent) = tokio::join!(session, script);
+    let ((report, lines, _), silent) = tokio::join!(session, script);
     assert_eq!(
         silent,
         Some(live_core::IngestState::Reconnecting),
@@ -607,6 +613,7 @@ async fn ingest_dies_mid_show(after: Duration, down: Duration) -> (tempfile::Tem
         stop.clone(),
         rx,
         lines.clone(),
+        Default::default(),
     );
     let back = |l: &String| output_state(l, 0) == "live" && !l.contains("reconnects 0");
 
@@ -696,7 +703,7 @@ async fn extra_destinations_get_the_same_stream_and_a_dead_one_harms_nothing() {
         tokio::time::sleep(Duration::from_secs(6)).await;
         stop.notify_one();
     };
-    let ((report, lines), ()) = tokio::join!(session, script);
+    let ((report, lines, _), ()) = tokio::join!(session, script);
     let _ = listener.wait();
     let last = lines.last().unwrap();
     assert!(
@@ -747,7 +754,7 @@ async fn mute_and_camera_off_keep_every_connection_and_leave_silence_and_black()
         tokio::time::sleep(Duration::from_secs(3)).await;
         stop.notify_one();
     };
-    let ((report, lines), ()) = tokio::join!(session, script);
+    let ((report, lines, _), ()) = tokio::join!(session, script);
     assert!(
         lines
             .iter()
@@ -1007,7 +1014,6 @@ async fn a_recording_disk_that_stalls_never_holds_up_the_live_show() {
     let Some(disk) = feza_tests::StallingDisk::mount() else {
         return;
     };
-    feza_tests::captured_logs(); // from now on
     let (app, ingest) = stack(60).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
@@ -1032,18 +1038,19 @@ async fn a_recording_disk_that_stalls_never_holds_up_the_live_show() {
         stop.notify_one();
         asked - at.expect("the viewer got the show's sound")
     };
-    let ((report, lines), behind) = tokio::join!(session, script);
+    let ((report, lines, alerts), behind) = tokio::join!(session, script);
     // (A viewer joining the ingest's stream is 2–3 s behind; a show frozen since the
     // stall began would be 6 s more.)
     assert!(behind < 4.5, "the viewer is {behind:.1} s behind the show");
-    let logs = feza_tests::captured_logs();
     assert!(
-        logs.contains("the recording's disk") && logs.contains("is not keeping up"),
-        "the seller is told about the disk: {logs}"
+        alerts.iter().any(|a| a.kind == AlertKind::DiskSlow
+            && a.message.contains("the recording's disk")
+            && a.message.contains("is not keeping up")),
+        "the seller is told about the disk: {alerts:#?}"
     );
     assert!(
-        !logs.contains("too busy"),
-        "the disk is not the computer being busy: {logs}"
+        alerts.iter().all(|a| a.kind != AlertKind::TooBusy),
+        "the disk is not the computer being busy: {alerts:#?}"
     );
     assert!(
         lines.iter().any(|l| l.contains(" s waiting for the disk")),
@@ -1247,7 +1254,7 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
         tokio::time::sleep(Duration::from_secs(4)).await;
         stop.notify_one();
     };
-    let ((refused, lines), ()) = tokio::join!(session, script);
+    let ((refused, lines, _), ()) = tokio::join!(session, script);
     let last = lines.last().unwrap();
     assert!(
         last.contains("out0 rtmps://") && last.contains("reconnecting"),
@@ -1269,7 +1276,7 @@ async fn rtmps_through_a_tls_front_reaches_the_ingest() {
         stop.notify_one();
         found
     };
-    let ((report, lines), found) = tokio::join!(session, viewer);
+    let ((report, lines, _), found) = tokio::join!(session, viewer);
     assert_eq!(found, vec!["aac", "h264"]);
     assert!(
         lines
@@ -1432,7 +1439,6 @@ async fn a_show_ended_before_its_first_frame_is_cleared_at_once() {
 /// still saved with its whole recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_saved() {
-    feza_tests::captured_logs(); // from now on
     let (app, mut ingest) = stack(2).await;
     let token = app.seller("Maria").await;
     let client = ApiClient::new(&app.base, &token).unwrap();
@@ -1462,7 +1468,7 @@ async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_s
         (id, Instant::now())
     };
     let (ended, (id, server_ended)) = tokio::join!(session, script);
-    let (report, _lines) = ended.expect("the broadcaster ended with the show");
+    let (report, _, alerts) = ended.expect("the broadcaster ended with the show");
     assert!(
         server_ended.elapsed() < Duration::from_secs(10),
         "it went on {:?} after the server ended the show",
@@ -1474,10 +1480,11 @@ async fn a_show_the_server_ends_after_its_ingest_was_lost_ends_here_too_and_is_s
         report.stream.end_reason,
         Some(live_core::EndReason::IngestLost)
     );
-    let said = feza_tests::captured_logs();
     assert!(
-        said.contains("the server ended the show") && said.contains("go live again"),
-        "{said}"
+        alerts.iter().any(|a| a.kind == AlertKind::EndedOnServer
+            && a.message.contains("the server ended the show")
+            && a.message.contains("go live again")),
+        "{alerts:#?}"
     );
     // The recording went on through the outage: the whole show is there.
     let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
@@ -2521,7 +2528,6 @@ async fn live_cast_recover(
 async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behind() {
     use feza_tests::ingest::IngestPorts;
     use feza_tests::relay::SlowLink;
-    feza_tests::captured_logs(); // from now on
     let ports = IngestPorts::pick();
     let link = SlowLink::start(ports.rtmp, 220).await;
     let (app, _ingest) =
@@ -2552,7 +2558,7 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
         stop.notify_one();
         behind
     };
-    let ((report, lines), behind) = tokio::join!(session, viewer);
+    let ((report, lines, alerts), behind) = tokio::join!(session, viewer);
     // (A viewer joining the ingest's stream is about 3 s behind whatever the link.) A
     // show that falls behind this link, 80 kb/s short, does so by 1.5 s every 6 s.
     let (first, last) = (behind[0].1, behind[behind.len() - 1].1);
@@ -2575,12 +2581,16 @@ async fn a_connection_slower_than_the_show_drops_frames_instead_of_falling_behin
         lines.iter().all(|l| !l.contains("reconnecting")),
         "the slow connection held: {lines:#?}"
     );
-    let logs = feza_tests::captured_logs();
     let told = format!(
         "connection to out0 (rtmp://127.0.0.1:{}/live/***) is too slow for 360p30",
         link.port()
     );
-    assert!(logs.contains(&told), "the seller is told: {logs}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == AlertKind::DestinationTooSlow && a.message.contains(&told)),
+        "the seller is told: {alerts:#?}"
+    );
     let mp4 = report.mp4.unwrap().to_string_lossy().into_owned();
     assert_gapless(&mp4, VideoProfile::P360_30.fps);
 }
@@ -2614,7 +2624,7 @@ async fn a_network_that_goes_silent_mid_show_is_noticed_and_the_show_comes_back(
         stop.notify_one();
         back_in
     };
-    let ((report, lines), back_in) = tokio::join!(session, script);
+    let ((report, lines, _), back_in) = tokio::join!(session, script);
     // The seller sees it fall behind, then live-cast give it up by itself (nothing
     // closed it) and connect anew.
     assert!(

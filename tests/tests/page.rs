@@ -109,7 +109,7 @@ async fn a_show_from_the_studio_plays_live_in_the_browser() {
                 let _ = ended.await;
             },
             rx,
-            |_, _| {},
+            |_| {},
         )
         .await;
         let uploaded = live_studio::queue::run(

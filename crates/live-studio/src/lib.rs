@@ -9,4 +9,6 @@ pub mod session;
 pub mod upload;
 
 pub use client::{ApiClient, ClientError};
-pub use session::{Control, GoLive, SessionError, SessionReport, Show};
+pub use session::{
+    Alert, AlertKind, Control, GoLive, SessionError, SessionEvent, SessionReport, Show, Tick,
+};

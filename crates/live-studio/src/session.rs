@@ -138,6 +138,79 @@ pub struct SessionReport {
     pub recording_lost: Duration,
 }
 
+/// What a show session tells while live, as it happens: the app draws it, `live-cast`
+/// prints it. Neither reads the other's words.
+#[derive(Clone, Debug)]
+pub enum SessionEvent {
+    /// Every [`GoLive::stats_every`].
+    Tick(Box<Tick>),
+    /// Something the seller should know, or do something about.
+    Alert(Alert),
+}
+
+/// The media's stats and the server's view of the show (its status and real counts).
+#[derive(Clone, Debug)]
+pub struct Tick {
+    pub stats: Stats,
+    pub show: Stream,
+}
+
+/// A seller alert: what kind of thing happened, and a sentence saying it (with what to
+/// do, where there is anything to do).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The server has not answered for a while; the show goes on without it.
+    ServerSilent,
+    /// The server answers again.
+    ServerBack,
+    /// The server ended the show (its ingest lost for longer than the grace, or ended
+    /// elsewhere): the broadcast ends here too.
+    EndedOnServer,
+    /// The broadcaster did not run for a while (the computer slept or froze).
+    Stalled,
+    /// The recording's disk has few minutes of room left.
+    RecordingSpaceLow,
+    /// The recording's disk is not keeping up.
+    DiskSlow,
+    /// The computer cannot encode the show's profile in time: frames are skipped.
+    TooBusy,
+    /// A destination's connection is slower than the show: frames are dropped for it.
+    DestinationTooSlow,
+    /// A control that cannot be carried out (no such destination, the marketplace's
+    /// ingest removed).
+    ControlRefused,
+    /// Sending the recording while live stopped for a while; it goes on after the show.
+    UploadPaused,
+}
+
+/// Where a session's alerts go: its caller (as events) and the log. Tasks of the
+/// session hold a copy.
+#[derive(Clone)]
+struct Alerts(tokio::sync::mpsc::UnboundedSender<Alert>);
+
+impl Alerts {
+    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Alert>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+
+    fn raise(&self, kind: AlertKind, message: String) {
+        if kind == AlertKind::ServerBack {
+            tracing::info!(alert = ?kind, "{message}");
+        } else {
+            tracing::warn!(alert = ?kind, "{message}");
+        }
+        let _ = self.0.send(Alert { kind, message });
+    }
+}
+
 /// Runs GStreamer work (which blocks) off the async runtime.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
@@ -166,14 +239,14 @@ async fn mp4_copy(
     .await
 }
 
-/// Runs a whole show. `controls` change it while live; `on_stats` sees the media
-/// stats and, when known, the server's view of the show.
+/// Runs a whole show. `controls` change it while live; `on_event` hears what happens
+/// while live ([`SessionEvent`]).
 pub async fn go_live(
     client: &ApiClient,
     go: GoLive,
     stop: impl Future<Output = ()>,
     mut controls: tokio::sync::mpsc::Receiver<Control>,
-    mut on_stats: impl FnMut(&Stats, Option<&Stream>),
+    mut on_event: impl FnMut(SessionEvent),
 ) -> Result<SessionReport, SessionError> {
     // A show scheduled earlier, or one live already whose broadcast stopped (a crash,
     // a power cut): that one is taken up again, its viewers still there.
@@ -248,7 +321,8 @@ pub async fn go_live(
     let mut ticker = tokio::time::interval(go.stats_every);
     // A tick held up (a busy machine) is not made up for with a burst of lines.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let server = follow_show(client, &show, go.stats_every);
+    let (alerts, mut raised) = Alerts::new();
+    let server = follow_show(client, &show, go.stats_every, alerts.clone());
     let deadline = async {
         match go.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -281,20 +355,30 @@ pub async fn go_live(
                 }
                 Some(Control::RemoveDestination(id)) => {
                     if id == 0 {
-                        tracing::warn!("out0 is the marketplace's ingest: end the show to stop it");
+                        alerts.raise(
+                            AlertKind::ControlRefused,
+                            "out0 is the marketplace's ingest: end the show to stop it".into(),
+                        );
                     } else if !broadcast.remove_output(id) {
-                        tracing::warn!(output = id, "there is no such destination");
+                        alerts.raise(
+                            AlertKind::ControlRefused,
+                            format!("there is no destination out{id}"),
+                        );
                     }
                 }
                 None => controls_open = false,
             },
+            Some(alert) = raised.recv() => on_event(SessionEvent::Alert(alert)),
             _ = stop_looks.tick() => {
                 if let Some(stopped) = stops.look(std::time::SystemTime::now()) {
-                    tracing::warn!(
-                        "the show stopped for about {:.0} s: live-cast did not run (the computer \
-                         slept, froze or was stopped), so viewers saw the show stand still; it \
-                         goes on now",
-                        stopped.as_secs_f64()
+                    alerts.raise(
+                        AlertKind::Stalled,
+                        format!(
+                            "the show stopped for about {:.0} s: the broadcaster did not run \
+                             (the computer slept, froze or was stopped), so viewers saw the \
+                             show stand still; it goes on now",
+                            stopped.as_secs_f64()
+                        ),
                     );
                 }
             }
@@ -307,7 +391,7 @@ pub async fn go_live(
                     view.status,
                     StreamStatus::Ended | StreamStatus::Archived | StreamStatus::Cancelled
                 ) {
-                    tracing::warn!("{}", ended_elsewhere(&view));
+                    alerts.raise(AlertKind::EndedOnServer, ended_elsewhere(&view));
                     ended_on_server = Some(view);
                     break None;
                 }
@@ -324,7 +408,13 @@ pub async fn go_live(
                 if progressive.is_none() && is_live && go.progressive_upload && !resuming
                     && let Some(queue) = &go.queue
                 {
-                    progressive = Some(Progressive::start(client, queue, &show.id, &recording));
+                    progressive = Some(Progressive::start(
+                        client,
+                        queue,
+                        &show.id,
+                        &recording,
+                        alerts.clone(),
+                    ));
                 }
                 if let Some(p) = &progressive {
                     // The live stream comes first: the upload waits while the
@@ -339,30 +429,40 @@ pub async fn go_live(
                 if stats.recording_error.is_none()
                     && let Some(minutes) = space.crossed(stats.recording_minutes_left)
                 {
-                    tracing::warn!(
-                        "only {minutes} minutes of recording space left in {}: free some space, \
-                         or the recording stops there (the show itself goes on)",
-                        recording.parent().unwrap_or(Path::new(".")).display()
+                    alerts.raise(
+                        AlertKind::RecordingSpaceLow,
+                        format!(
+                            "only {minutes} minutes of recording space left in {}: free some \
+                             space, or the recording stops there (the show itself goes on)",
+                            recording.parent().unwrap_or(Path::new(".")).display()
+                        ),
                     );
                 }
                 if let Some(said) = disk.look(&stats, &go.video, &recording) {
-                    tracing::warn!("{said}");
+                    alerts.raise(AlertKind::DiskSlow, said);
                 }
                 if let Some(skipped) = busy.lost(stats.encoder_skipped, Instant::now()) {
-                    tracing::warn!("{}", too_busy(&go.video, skipped, stats.encoder_fps));
+                    alerts.raise(
+                        AlertKind::TooBusy,
+                        too_busy(&go.video, skipped, stats.encoder_fps),
+                    );
                 }
                 for o in &stats.outputs {
                     let watch = slow.entry(o.id).or_default();
                     if let Some(dropped) = watch.lost(o.dropped_frames, Instant::now()) {
-                        tracing::warn!("{}", too_slow(&go.video, o, dropped));
+                        alerts.raise(AlertKind::DestinationTooSlow, too_slow(&go.video, o, dropped));
                     }
                 }
-                on_stats(&stats, Some(&view));
+                on_event(SessionEvent::Tick(Box::new(Tick { stats, show: view })));
             }
         }
     };
     let finished = blocking(move || broadcast.stop()).await?;
     drop(server);
+    // What was raised as the show ended (the server ending it) is told too.
+    while let Ok(alert) = raised.try_recv() {
+        on_event(SessionEvent::Alert(alert));
+    }
     // A discard is noted beside the recording before anything that can take a while
     // (a server slow to answer): a live-cast quit or killed while ending leaves it to
     // the next run to carry out, not a recording that looks interrupted and is saved.
@@ -650,7 +750,13 @@ struct Progressive {
 }
 
 impl Progressive {
-    fn start(client: &ApiClient, queue: &Queue, stream_id: &str, recording: &Path) -> Self {
+    fn start(
+        client: &ApiClient,
+        queue: &Queue,
+        stream_id: &str,
+        recording: &Path,
+        alerts: Alerts,
+    ) -> Self {
         let tus = TusClient::new(client);
         let (queue, stream_id, path) = (queue.clone(), stream_id.to_owned(), recording.to_owned());
         let (congested, mut congested_rx) = watch::channel(false);
@@ -668,10 +774,14 @@ impl Progressive {
                     created = tus.create(&stream_id, None, &filename) => match created {
                         Ok(url) => break url,
                         Err(e) if !told => {
-                            tracing::warn!(
-                                "progressive upload not started ({e}); it is tried again every \
-                                 {} s while live, or the recording uploads after the show",
-                                PROGRESSIVE_RETRY.as_secs()
+                            alerts.raise(
+                                AlertKind::UploadPaused,
+                                format!(
+                                    "the replay's upload could not start while live ({e}); it \
+                                     is tried again every {} s, or the recording uploads after \
+                                     the show",
+                                    PROGRESSIVE_RETRY.as_secs()
+                                ),
                             );
                             told = true;
                         }
@@ -742,7 +852,12 @@ const SERVER_SILENCE_WARNING: Duration = Duration::from_secs(10);
 /// the receiver is dropped, in a task of its own: a server that is slow or gone never
 /// holds up the stats, the controls or the end of the show, none of which needs it.
 /// The seller is told when it stops answering, and when it answers again.
-fn follow_show(client: &ApiClient, show: &Stream, every: Duration) -> watch::Receiver<Stream> {
+fn follow_show(
+    client: &ApiClient,
+    show: &Stream,
+    every: Duration,
+    alerts: Alerts,
+) -> watch::Receiver<Stream> {
     let (tx, rx) = watch::channel(show.clone());
     let (client, id) = (client.clone(), show.id.clone());
     tokio::spawn(async move {
@@ -757,7 +872,7 @@ fn follow_show(client: &ApiClient, show: &Stream, every: Duration) -> watch::Rec
             match seen {
                 Ok(Ok(stream)) => {
                     if warned {
-                        tracing::info!("the server answers again");
+                        alerts.raise(AlertKind::ServerBack, "the server answers again".into());
                     }
                     (answered, warned) = (Instant::now(), false);
                     let _ = tx.send(stream);
@@ -769,10 +884,13 @@ fn follow_show(client: &ApiClient, show: &Stream, every: Duration) -> watch::Rec
                     };
                     tracing::debug!("the server's view of the show is unavailable: {why}");
                     if !warned && answered.elapsed() >= SERVER_SILENCE_WARNING {
-                        tracing::warn!(
-                            "the server has not answered for {} s ({why}); the show goes on: the \
-                             ingest and the recording do not need it",
-                            answered.elapsed().as_secs()
+                        alerts.raise(
+                            AlertKind::ServerSilent,
+                            format!(
+                                "the server has not answered for {} s ({why}); the show goes on: \
+                                 the ingest and the recording do not need it",
+                                answered.elapsed().as_secs()
+                            ),
                         );
                         warned = true;
                     }

@@ -325,10 +325,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             });
-            let session =
-                live_studio::session::go_live(&client, go, stop, controls, |stats, show| {
-                    say!("{}", live_studio::session::stats_line(stats, show));
-                });
+            let session = live_studio::session::go_live(&client, go, stop, controls, |event| {
+                // Alerts are in the log already (on stderr).
+                if let live_studio::SessionEvent::Tick(tick) = event {
+                    say!(
+                        "{}",
+                        live_studio::session::stats_line(&tick.stats, Some(&tick.show))
+                    );
+                }
+            });
             let report = tokio::select! {
                 report = session => report?,
                 never = interrupts.while_ending() => match never {},
