@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make test: installs what is missing, builds once, then runs every test: unit tests,
-# and the integration suite (HTTP API + real nginx-rtmp + GStreamer) on SQLite and on
-# a private PostgreSQL started here. Under CI=true a missing part fails the run.
+# and the integration suite (HTTP API + real nginx-rtmp + GStreamer). The suites whose
+# subject is the database's work run on SQLite and on a private PostgreSQL started
+# here; the others (media, broadcasting, the web page) on SQLite only. Under CI=true a
+# missing part fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -45,18 +47,34 @@ count() {
        END { printf "%d %d\n", p, f }' "$1"
 }
 
+# The suites whose subject is what the database stores and answers; every other file
+# of tests/tests is a suite run on one database.
+db_suites=(api contract engagement events ingest replays)
+db_args=() one_db_args=()
+for file in tests/tests/*.rs; do
+  suite=$(basename "$file" .rs)
+  if [[ " ${db_suites[*]} " == *" $suite "* ]]; then
+    db_args+=(--test "$suite")
+  else
+    one_db_args+=(--test "$suite")
+  fi
+done
+
 failed=0
 step "unit tests and command-line tests"
 run_tests "$log_dir/unit.log" --workspace --exclude feza-tests || failed=1
 
-step "integration suite on SQLite"
-FEZA_TEST_DB=sqlite run_tests "$log_dir/sqlite.log" -p feza-tests --tests || failed=1
+step "integration suites on one database (SQLite): ${one_db_args[*]}"
+FEZA_TEST_DB=sqlite run_tests "$log_dir/one-db.log" -p feza-tests "${one_db_args[@]}" || failed=1
 
-step "integration suite on PostgreSQL"
+step "database suites on SQLite: ${db_args[*]}"
+FEZA_TEST_DB=sqlite run_tests "$log_dir/sqlite.log" -p feza-tests "${db_args[@]}" || failed=1
+
+step "database suites on PostgreSQL"
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pg_dir=$(mktemp -d /tmp/feza-pg.XXXXXX)
 if pg_url=$(scripts/pg.sh start "$pg_dir" "$pg_port"); then
-  FEZA_TEST_DB=postgres FEZA_TEST_PG_URL=$pg_url run_tests "$log_dir/postgres.log" -p feza-tests --tests || failed=1
+  FEZA_TEST_DB=postgres FEZA_TEST_PG_URL=$pg_url run_tests "$log_dir/postgres.log" -p feza-tests "${db_args[@]}" || failed=1
 elif [ "${CI:-}" = "true" ]; then
   echo "FAIL: PostgreSQL could not be started (see above); the suite must run on it under CI" >&2
   failed=1
@@ -65,15 +83,17 @@ else
 fi
 
 read -r up uf < <(count "$log_dir/unit.log")
+read -r op of < <(count "$log_dir/one-db.log")
 read -r sp sf < <(count "$log_dir/sqlite.log")
 read -r pp pf < <(count "$log_dir/postgres.log" 2>/dev/null || echo "0 0")
 printf '\n==> summary\n'
-printf 'unit tests:                   %d passed, %d failed\n' "$up" "$uf"
-printf 'integration suite, SQLite:    %d passed, %d failed\n' "$sp" "$sf"
-printf 'integration suite, PostgreSQL: %d passed, %d failed\n' "$pp" "$pf"
+printf 'unit tests:                       %d passed, %d failed\n' "$up" "$uf"
+printf 'media, broadcasting, page:        %d passed, %d failed\n' "$op" "$of"
+printf 'database suites, SQLite:          %d passed, %d failed\n' "$sp" "$sf"
+printf 'database suites, PostgreSQL:      %d passed, %d failed\n' "$pp" "$pf"
 if [ "$sp" -ne "$pp" ]; then
-  echo "the suite did not pass the same number of tests on both databases" >&2
+  echo "the database suites did not pass the same number of tests on both databases" >&2
   failed=1
 fi
-printf '%d passed, %d failed\n' $((up + sp + pp)) $((uf + sf + pf))
+printf '%d passed, %d failed\n' $((up + op + sp + pp)) $((uf + of + sf + pf))
 exit "$failed"

@@ -58,6 +58,8 @@ pub struct Ingest {
     pub rtmp_port: u16,
     pub http_port: u16,
     child: Option<Child>,
+    /// This test's share of the machine, held as long as its ingest.
+    machine: Option<crate::MachineGuard>,
 }
 
 /// The ports an ingest will listen on, chosen before the server that must know them.
@@ -88,6 +90,11 @@ impl IngestPorts {
 }
 
 impl Ingest {
+    /// Keeps `guard` (the test's share of the machine) until this ingest is dropped.
+    pub(crate) fn hold(&mut self, guard: crate::MachineGuard) {
+        self.machine = Some(guard);
+    }
+
     pub fn start(ports: IngestPorts, hook_base: &str, secret: &str) -> Self {
         require("nginx", "nginx libnginx-mod-rtmp");
         let dir = tempfile::tempdir().unwrap();
@@ -113,6 +120,7 @@ impl Ingest {
             rtmp_port,
             http_port,
             child: None,
+            machine: None,
         };
         ingest.run();
         ingest

@@ -447,15 +447,41 @@ where
     }
 }
 
+/// The machine the shows of a test binary share. A show's stack holds a share of it;
+/// a test that measures a show frame by frame (every frame of a camera there) holds it
+/// alone: beside another show on these two cores, a frame encoded late is shown twice,
+/// which says nothing of the camera's rate.
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A test's hold on [`MACHINE`].
+pub enum MachineGuard {
+    Shared(tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
 /// A server and a private nginx-rtmp ingest wired to each other.
 pub async fn stack(reconnect_grace_s: u32) -> (TestApp, ingest::Ingest) {
+    let machine = MachineGuard::Shared(MACHINE.read().await);
+    stack_holding(reconnect_grace_s, machine).await
+}
+
+/// [`stack`], once every other show of this test binary has ended, and with none
+/// starting until it is dropped: for a test that counts a show's frames.
+pub async fn stack_alone(reconnect_grace_s: u32) -> (TestApp, ingest::Ingest) {
+    let machine = MachineGuard::Alone(MACHINE.write().await);
+    stack_holding(reconnect_grace_s, machine).await
+}
+
+async fn stack_holding(reconnect_grace_s: u32, machine: MachineGuard) -> (TestApp, ingest::Ingest) {
     let ports = ingest::IngestPorts::pick();
     let opts = AppOptions {
         reconnect_grace_s,
         ingest_url: ports.ingest_url(),
         ..Default::default()
     };
-    stack_with(ports, opts).await
+    let (app, mut ingest) = stack_with(ports, opts).await;
+    ingest.hold(machine);
+    (app, ingest)
 }
 
 /// A server and a private nginx-rtmp ingest at `ports` that sellers reach at
@@ -465,11 +491,14 @@ pub async fn stack_reached_at(
     ports: ingest::IngestPorts,
     ingest_url: String,
 ) -> (TestApp, ingest::Ingest) {
+    let machine = MachineGuard::Shared(MACHINE.read().await);
     let opts = AppOptions {
         ingest_url,
         ..Default::default()
     };
-    stack_with(ports, opts).await
+    let (app, mut ingest) = stack_with(ports, opts).await;
+    ingest.hold(machine);
+    (app, ingest)
 }
 
 /// A server with `opts`, playing back from an ingest started at `ports` that calls its

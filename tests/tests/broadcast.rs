@@ -1721,7 +1721,8 @@ async fn a_camera_that_gives_jpeg_only_is_shown_at_its_full_frame_rate() {
     };
     pipewire.unplug();
     pipewire.plug_jpeg();
-    let (_dir, said, mp4) = camera_show(&pipewire, "JPEG camera", "6s").await;
+    let (app, ingest) = feza_tests::stack_alone(60).await;
+    let (_dir, said, mp4) = camera_show_on(&app, ingest, &pipewire, "JPEG camera", "6s").await;
     assert!(!said.contains("camera LOST"), "{said}");
     assert!(
         !said.contains("enlarged") && !said.contains("frames a second and"),
@@ -1732,11 +1733,11 @@ async fn a_camera_that_gives_jpeg_only_is_shown_at_its_full_frame_rate() {
     let frames = feza_tests::probe::decoded_video_frames(&mp4);
     let distinct = feza_tests::probe::distinct_frames(&mp4);
     eprintln!("{distinct} distinct frames of {frames}");
-    // 180 of 181 alone; 160 of 181 with other shows running beside it, 130 once in the
-    // whole suite on a loaded machine (a frame late is shown twice); at 10 or 15 frames
-    // a second, a third or half.
+    // 180 of 181 (the show alone on the machine: beside another show, a frame encoded
+    // late is shown twice); at 20, 15 or 10 frames a second, two thirds, half or a
+    // third.
     assert!(
-        distinct as f64 >= frames as f64 * 0.65,
+        distinct as f64 >= frames as f64 * 0.9,
         "the camera's every frame: {distinct} distinct frames of {frames}"
     );
     assert_eq!(
@@ -1781,11 +1782,22 @@ async fn camera_show(
     title: &str,
     duration: &str,
 ) -> (tempfile::TempDir, String, String) {
-    let (app, _ingest) = stack(60).await;
+    let (app, ingest) = stack(60).await;
+    camera_show_on(&app, ingest, pipewire, title, duration).await
+}
+
+/// [`camera_show`] on a stack made already (one holding the machine alone).
+async fn camera_show_on(
+    app: &feza_tests::TestApp,
+    _ingest: feza_tests::ingest::Ingest,
+    pipewire: &feza_tests::PipeWire,
+    title: &str,
+    duration: &str,
+) -> (tempfile::TempDir, String, String) {
     let token = app.seller("Maria").await;
     let dir = tempfile::tempdir().unwrap();
     let device = ["--source", feza_tests::PipeWire::CAMERA];
-    let child = pipewire_go_live(&app, &token, pipewire, &dir, title, device, duration)
+    let child = pipewire_go_live(app, &token, pipewire, &dir, title, device, duration)
         .spawn()
         .unwrap();
     let out = output_within(child, 60, "the show ends by itself").await;
