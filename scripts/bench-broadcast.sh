@@ -4,14 +4,17 @@
 # same elements and settings; ffmpeg with lavfi test sources and -f tee (each round
 # starts with the next way). Each: 720p30, x264 veryfast 2.5 Mb/s, keyframe every 2 s,
 # AAC 128 kb/s, one RTMP output to the local nginx-rtmp (through the server's go-live)
-# + a local Matroska recording. The picture is the same in all three: videotestsrc's
-# seven 100 % colour bars scrolling left 4 px a frame with a clock (live-cast draws the
-# bars once and scrolls copies; ffmpeg loops the very frame videotestsrc drew;
-# gst-launch keeps videotestsrc, which draws every frame), and so are x264's options
-# (checked in the streams) but for its threads: live-cast (and so the bare pipeline) runs
-# x264 on two frame threads; ffmpeg keeps what -tune zerolatency gives (sliced threads,
-# as many as cores). BENCH_FFMPEG_FRAME_THREADS=1 adds a fourth way: ffmpeg on
-# live-cast's two frame threads (what that choice alone is worth).
+# + a local Matroska recording. The picture is the same raw frames in all three, and
+# like a camera's: moving shapes under a sensor's grain (ffmpeg's testsrc2 with
+# temporal noise), made once as raw I420 frames and played over and over at 30 frames
+# a second (live-cast --raw-video; a pipe into rawvideoparse for gst-launch; ffmpeg's
+# rawvideo input, looped). x264 spends its whole 2.5 Mb/s on it, which a real camera
+# makes it do; each way's bit rate is printed, and the figures are only of equal work
+# if they are close. x264's options are the same in all three (checked in the streams)
+# but for its threads: live-cast (and so the bare pipeline) runs x264 on two frame
+# threads; ffmpeg keeps what -tune zerolatency gives (sliced threads, as many as
+# cores). BENCH_FFMPEG_FRAME_THREADS=1 adds a fourth way: ffmpeg on live-cast's two
+# frame threads (what that choice alone is worth).
 # Prints median CPU seconds (and the rounds' range), peak RSS, the recordings' bit rates
 # (equal work only if they are close), the ratios, and live-cast's time from go-live to
 # the ingest hook confirming media.
@@ -39,26 +42,22 @@ go_live() {
 }
 end_show() { curl -fsS "${auth[@]}" -X POST "$api/api/streams/$1/end" -d '{"outcome": "discard"}' >/dev/null 2>&1 || true; }
 
-raw_720p=video/x-raw,format=I420,width=1280,height=720,framerate=30/1
-gst_pipeline() { # URL OUT
-  echo "videotestsrc is-live=true pattern=smpte100 horizontal-speed=4 ! clockoverlay time-format=%H:%M:%S ! videoconvert ! videoscale ! videorate \
-    ! $raw_720p ! queue \
+# The camera-like picture: 5 s of raw frames (≈ 207 MB), looped by every way.
+clip=$work/camera.yuv
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t+u" \
+  -t 5 -pix_fmt yuv420p -f rawvideo "$clip"
+frame_bytes=$((1280 * 720 * 3 / 2))
+(( $(stat -c %s "$clip") == 150 * frame_bytes )) || { echo "the benchmark's picture was not made: $clip" >&2; exit 1; }
+
+gst_pipeline() { # URL OUT PIPE
+  echo "filesrc location=$3 ! rawvideoparse format=i420 width=1280 height=720 framerate=30/1 ! clocksync \
+    ! videoconvert ! videoscale ! videorate ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! queue \
     ! x264enc tune=zerolatency speed-preset=veryfast bitrate=2500 key-int-max=60 threads=2 sliced-threads=false ! h264parse config-interval=-1 ! tee name=vt \
     audiotestsrc is-live=true volume=0.2 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
     ! avenc_aac bitrate=128000 ! aacparse ! tee name=at \
     vt. ! queue ! flvmux name=fm streamable=true ! rtmp2sink location=$1 at. ! queue ! fm. \
     vt. ! queue ! matroskamux name=mm streamable=true ! filesink location=$2 at. ! queue ! mm."
 }
-
-# The same picture for ffmpeg, pixel for pixel below the clock: GStreamer's own bars
-# frame, drawn once (lavfi's bars sit on other columns and in BT.601 colours: 20 % fewer
-# bits for x264 to make), looped by reference and scrolled left 4 px a frame, a
-# monospace clock of the same size on it.
-bars=$work/bars.y4m
-gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte100 ! "$raw_720p" ! y4menc ! filesink location="$bars"
-FF_VIDEO="movie=$bars,loop=loop=-1:size=1,setpts=N/(30*TB),scroll=horizontal=4/1280"
-FF_VIDEO+=",drawtext=font=Monospace:text='%{localtime\:%H\\\\\:%M\\\\\:%S}':fontsize=48:fontcolor=white"
-FF_VIDEO+=":borderw=1:bordercolor=black:shadowx=2:shadowy=2:shadowcolor=black@0.5:x=28:y=20"
 
 declare -A cpu rss rate
 latencies=()
@@ -68,7 +67,7 @@ run() { # WAY ROUND
     live-cast)
       t0=$(date +%s.%N)
       /usr/bin/time -f "%U %S %M" -o "$stats" "$bin/live-cast" go-live --server "$api" --token "$token" \
-        --title "bench live-cast $round" --profile 720p30 --duration "${SHOW_S}s" --outcome discard --no-progressive-upload \
+        --title "bench live-cast $round" --raw-video "$clip" --profile 720p30 --duration "${SHOW_S}s" --outcome discard --no-progressive-upload \
         --record-dir "$work/rec-$round" >"$work/$way-$round.log" 2>&1 &
       local pid=$!
       # Time from go-live to the ingest hook confirming media (the show turns live).
@@ -95,8 +94,13 @@ PY
       ;;
     gst-launch)
       read -r id url < <(go_live "gst $round")
+      # The frames through a pipe, the file over and over until the pipeline ends.
+      local pipe=$work/frames-$round.pipe
+      rm -f "$pipe"; mkfifo "$pipe"
+      (while cat "$clip" 2>/dev/null; do :; done) >"$pipe" &
+      local feeder=$!
       # shellcheck disable=SC2046
-      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT -k 15 "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out") </dev/null >/dev/null 2>&1 &
+      /usr/bin/time -f "%U %S %M" -o "$stats" timeout -s INT -k 15 "$SHOW_S" gst-launch-1.0 -q -e $(gst_pipeline "$url" "$out" "$pipe") </dev/null >/dev/null 2>&1 &
       local pid=$!
       # The bare pipeline sometimes deadlocks at its start (about one run in six here:
       # its rtmp2sink branch holds the tees, so nothing is recorded either). Seen within
@@ -104,6 +108,8 @@ PY
       for _ in $(seq 1 100); do [[ -s $out ]] && break; sleep 0.1; done
       [[ -s $out ]] || pkill -KILL -f "^gst-launch-1.0 .*location=$out" || true
       wait "$pid" || true
+      kill "$feeder" 2>/dev/null || true; wait "$feeder" 2>/dev/null || true
+      rm -f "$pipe"
       end_show "$id"
       ;;
     ffmpeg | ffmpeg-2ft)
@@ -113,7 +119,8 @@ PY
       [[ $way == ffmpeg-2ft ]] && threads=(-threads 2 -x264-params sliced-threads=0)
       read -r id url < <(go_live "$way $round")
       /usr/bin/time -f "%U %S %M" -o "$stats" timeout -k 15 $((SHOW_S + 30)) ffmpeg -hide_banner -loglevel error -y -re \
-        -f lavfi -i "$FF_VIDEO" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+        -stream_loop -1 -f rawvideo -pix_fmt yuv420p -video_size 1280x720 -framerate 30 -i "$clip" \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -t "$SHOW_S" -map 0:v -map 1:a -c:v libx264 -preset veryfast -tune zerolatency -b:v 2500k -maxrate 2500k \
         -bufsize 1500k -g 60 "${threads[@]}" -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -flags +global_header \
         -f tee "[f=flv]$url|[f=matroska]$out" </dev/null >/dev/null 2>&1 || true
@@ -187,7 +194,7 @@ printf 'live-cast go-live → ingest confirms media: %s s (each round; target < 
 echo "(targets: live-cast CPU <= 1.05x gst-launch and below ffmpeg)"
 # The options x264 wrote into each way's stream (its SEI): the same work only if equal.
 # live-cast discards its bench recordings: one short show more, kept, says its options.
-"$bin/live-cast" go-live --server "$api" --token "$token" --title "bench live-cast options" --profile 720p30 \
+"$bin/live-cast" go-live --server "$api" --token "$token" --title "bench live-cast options" --raw-video "$clip" --profile 720p30 \
   --duration 3s --outcome save --keep-recording --no-progressive-upload --record-dir "$work/rec-options" \
   >"$work/live-cast-options.log" 2>&1 || { echo "live-cast's options show failed:"; tail -n 5 "$work/live-cast-options.log"; }
 x264_options() { strings -n 40 "$1" 2>/dev/null | grep -m 1 -o 'options: .*' || true; }

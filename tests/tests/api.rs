@@ -65,6 +65,41 @@ async fn a_seller_schedules_a_show_that_anyone_can_read() {
     assert_eq!(public.ingest_state, None);
 }
 
+/// An app signing in checks its token with `/api/me`: the seller it belongs to, or 401.
+#[tokio::test]
+async fn a_sellers_token_says_whose_it_is() {
+    let app = spawn_app().await;
+    let maria = app.seller("Maria R.").await;
+    let me = app
+        .get(Some(&maria), "/api/me")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me.body["name"], "Maria R.");
+    assert!(me.body["id"].as_str().is_some_and(|id| !id.is_empty()));
+    app.get(None, "/api/me")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    app.get(Some("fzs_not_a_real_token"), "/api/me")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let client = live_studio::ApiClient::new(&app.base, &maria).unwrap();
+    assert_eq!(client.me().await.unwrap().name, "Maria R.");
+    let (_, seller) = live_studio::studio::sign_in(&app.base, &maria)
+        .await
+        .unwrap();
+    assert_eq!(seller.name, "Maria R.");
+    let refused = live_studio::studio::sign_in(&app.base, "fzs_wrong")
+        .await
+        .err()
+        .unwrap();
+    assert!(refused.contains("does not know this token"), "{refused}");
+    let down = live_studio::studio::sign_in("http://127.0.0.1:9", &maria)
+        .await
+        .err()
+        .unwrap();
+    assert!(down.contains("cannot reach the server"), "{down}");
+}
+
 #[tokio::test]
 async fn upcoming_lists_soonest_first_until_an_hour_overdue() {
     let app = spawn_app().await;

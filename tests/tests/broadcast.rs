@@ -337,7 +337,7 @@ async fn a_show_that_cannot_start_is_never_announced() {
             GoLive {
                 source: live_media::Source {
                     camera: Some("/dev/no-such-camera".into()),
-                    microphone: None,
+                    ..Default::default()
                 },
                 ..test_show(dir.path(), vec![])
             },

@@ -233,11 +233,70 @@ fn a_missing_camera_is_a_clear_error_and_listing_devices_never_hangs() {
     let mut cfg = config(dir.path().join("show.mkv"), VideoProfile::P360_30);
     cfg.source = live_media::Source {
         camera: Some("/dev/no-such-camera".into()),
-        microphone: None,
+        ..Default::default()
     };
     let err = Broadcast::start(cfg).err().expect("refused");
     assert!(matches!(err, MediaError::DeviceNotFound { .. }), "{err}");
     assert!(err.to_string().contains("live-cast devices"), "{err}");
+}
+
+/// A picture from a file of raw frames (what `make bench` gives every broadcaster it
+/// compares) is broadcast frame for frame, over and over past the file's end; a file
+/// that is not whole frames of the show's size is refused, saying so.
+#[test]
+fn a_raw_frames_picture_is_shown_over_and_over_and_a_wrong_file_is_refused() {
+    feza_tests::ingest::require("ffmpeg", "ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("camera.yuv");
+    // One second of moving, grainy frames at 360p.
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=30,noise=alls=12:allf=t+u")
+        .args(["-t", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo"])
+        .arg(&frames)
+        .status()
+        .expect("run ffmpeg")
+        .success();
+    assert!(made, "could not make the frames");
+    let mut cfg = config(dir.path().join("show.mkv"), VideoProfile::P360_30);
+    cfg.source = live_media::Source {
+        raw_video: Some(frames.clone()),
+        ..Default::default()
+    };
+    let broadcast = Broadcast::start(cfg).expect("a raw-frames picture starts");
+    std::thread::sleep(Duration::from_millis(3500));
+    let finished = broadcast.stop().expect("the show ends cleanly");
+    let path = finished.recording.to_string_lossy().into_owned();
+    assert_eq!(codecs(&path), vec!["aac", "h264"]);
+    let span = video_span_s(&path);
+    assert!(
+        span >= 3.0,
+        "{span:.2} s: the file's one second played over and over"
+    );
+    let (all, distinct) = (
+        feza_tests::probe::decoded_video_frames(&path),
+        feza_tests::probe::distinct_frames(&path),
+    );
+    assert!(
+        distinct as f64 >= all as f64 * 0.9,
+        "every frame a new one: {distinct} of {all}"
+    );
+    assert!(largest_video_gap(&path) < 0.1);
+
+    // Not whole frames of 640×360 (345,600 bytes each).
+    let torn = dir.path().join("torn.yuv");
+    std::fs::write(&torn, vec![0u8; 345_600 + 10]).unwrap();
+    let mut cfg = config(dir.path().join("torn.mkv"), VideoProfile::P360_30);
+    cfg.source = live_media::Source {
+        raw_video: Some(torn),
+        ..Default::default()
+    };
+    let err = Broadcast::start(cfg).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("whole number of frames of 345600 bytes"),
+        "{err}"
+    );
 }
 
 /// A long show's MP4 copy takes a while (a 2-hour 720p show: ≈ 25 s): it says how

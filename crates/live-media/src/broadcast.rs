@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 pub struct Source {
     /// A camera; none: the test picture (moving bars and a clock).
     pub camera: Option<String>,
+    /// Instead of a camera: a file of raw I420 frames at the show's size, played over
+    /// and over at its rate (what `make bench` gives every broadcaster it compares).
+    pub raw_video: Option<PathBuf>,
     /// A microphone; none: a tone with the test picture, silence with a camera.
     pub microphone: Option<String>,
 }

@@ -211,18 +211,28 @@ pub(crate) fn build(config: &BroadcastConfig) -> Result<Capture, MediaError> {
     } = config;
     let pipeline = gst::Pipeline::with_name("feza-capture");
 
-    let (vsrc, clock, camera) = match &source.camera {
-        None => {
+    let (vsrc, clock, camera) = match (&source.camera, &source.raw_video) {
+        (Some(id), _) => {
+            let (camera, vsrc) =
+                Camera::open(id, video.width, video.height, video.fps, "feza-video-src")?;
+            (vsrc, element("identity", "feza-video-clock")?, Some(camera))
+        }
+        (None, Some(path)) => {
+            let vsrc = crate::raw_frames::source(
+                "feza-video-src",
+                path,
+                video.width,
+                video.height,
+                video.fps,
+            )?;
+            (vsrc, element("identity", "feza-video-clock")?, None)
+        }
+        (None, None) => {
             let vsrc =
                 test_pattern::source("feza-video-src", video.width, video.height, video.fps)?;
             let clock = element("clockoverlay", "feza-video-clock")?;
             clock.set_property("time-format", "%H:%M:%S");
             (vsrc, clock, None)
-        }
-        Some(id) => {
-            let (camera, vsrc) =
-                Camera::open(id, video.width, video.height, video.fps, "feza-video-src")?;
-            (vsrc, element("identity", "feza-video-clock")?, Some(camera))
         }
     };
     let vconv = element("videoconvert", "feza-video-convert")?;

@@ -12,6 +12,7 @@ mod microphone;
 mod output;
 mod paced;
 mod profile;
+mod raw_frames;
 mod remux;
 mod rtmp;
 mod test_pattern;

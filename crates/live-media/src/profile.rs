@@ -10,6 +10,14 @@ pub struct VideoProfile {
 }
 
 impl VideoProfile {
+    /// For detailed goods (fabrics, jewellery): needs a fast computer and about 5 Mb/s
+    /// of upload.
+    pub const P1080_30: Self = Self {
+        width: 1920,
+        height: 1080,
+        fps: 30,
+        bitrate_kbps: 4500,
+    };
     pub const P720_30: Self = Self {
         width: 1280,
         height: 720,
@@ -30,7 +38,8 @@ impl VideoProfile {
     };
 
     /// The profiles a seller picks from by name, largest first.
-    pub const NAMED: [(&'static str, Self); 3] = [
+    pub const NAMED: [(&'static str, Self); 4] = [
+        ("1080p30", Self::P1080_30),
         ("720p30", Self::P720_30),
         ("480p30", Self::P480_30),
         ("360p30", Self::P360_30),

@@ -1,7 +1,10 @@
 //! The Feza Live HTTP API, as a seller uses it.
 
 use live_core::Outcome;
-use live_core::api::{CreateStream, EndResponse, EndStream, ErrorBody, StartResponse, Stream};
+use live_core::api::{
+    CreateStream, EndResponse, EndStream, ErrorBody, SellerRef, StartResponse, Stream, StreamPage,
+    UpdateStream,
+};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use url::Url;
@@ -170,8 +173,50 @@ impl ApiClient {
             title: title.to_owned(),
             ..Default::default()
         };
-        self.send(self.http.post(self.url("/api/streams")).json(&body))
+        self.schedule(&body).await
+    }
+
+    /// A show planned for later (or now, without a time), with its description.
+    pub async fn schedule(&self, show: &CreateStream) -> Result<Stream, ClientError> {
+        self.send(self.http.post(self.url("/api/streams")).json(show))
             .await
+    }
+
+    /// Changes a scheduled show.
+    pub async fn update(&self, id: &str, change: &UpdateStream) -> Result<Stream, ClientError> {
+        self.send(
+            self.http
+                .patch(self.url(&format!("/api/streams/{id}")))
+                .json(change),
+        )
+        .await
+    }
+
+    /// The seller this client's token belongs to: a refused token is
+    /// [`ClientError::Refused`] with status 401.
+    pub async fn me(&self) -> Result<SellerRef, ClientError> {
+        self.send(self.http.get(self.url("/api/me"))).await
+    }
+
+    /// The seller's own shows, every status, newest first (all pages).
+    pub async fn my_streams(&self) -> Result<Vec<Stream>, ClientError> {
+        let mut shows = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = self
+                .http
+                .get(self.url("/api/me/streams"))
+                .query(&[("limit", "100")]);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
+            }
+            let page: StreamPage = self.send(req).await?;
+            shows.extend(page.streams);
+            match page.next_cursor {
+                Some(next) if shows.len() < 10_000 => cursor = Some(next),
+                _ => return Ok(shows),
+            }
+        }
     }
 
     pub async fn start(&self, id: &str) -> Result<StartResponse, ClientError> {

@@ -3,9 +3,11 @@
 //! (tus client, persisted queue).
 
 pub mod client;
+pub mod credentials;
 pub mod live_events;
 pub mod queue;
 pub mod session;
+pub mod studio;
 pub mod upload;
 
 pub use client::{ApiClient, ClientError};

@@ -86,6 +86,8 @@ pub enum Control {
     AddDestination(IngestUrl),
     /// Ends the stream to the output with this id (`outN` in the stats line).
     RemoveDestination(usize),
+    /// Ends the show, with this outcome (whatever [`GoLive::outcome`] said).
+    End(Outcome),
 }
 
 /// What `live-cast` accepts typed while live.
@@ -365,6 +367,10 @@ pub async fn go_live(
                             format!("there is no destination out{id}"),
                         );
                     }
+                }
+                Some(Control::End(outcome)) => {
+                    go.outcome = outcome;
+                    break None;
                 }
                 None => controls_open = false,
             },

@@ -51,7 +51,10 @@ fn bad_destinations_are_refused_with_their_keys_hidden() {
 #[test]
 fn bad_settings_say_what_is_accepted() {
     let (ok, err) = go_live_with(&["--profile", "4k"]);
-    assert!(!ok && err.contains("use 720p30, 480p30 or 360p30"), "{err}");
+    assert!(
+        !ok && err.contains("use 1080p30, 720p30, 480p30 or 360p30"),
+        "{err}"
+    );
     let (ok, err) = go_live_with(&["--duration", "soon"]);
     assert!(!ok && err.contains("like 30s, 5m, 1h or 1h30m"), "{err}");
     let (ok, err) = go_live_with(&[]);

@@ -122,6 +122,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(start_stream))
         .routes(routes!(end_stream))
         .routes(routes!(cancel_stream))
+        .routes(routes!(me))
         .routes(routes!(my_streams))
         .routes(routes!(crate::replays::get_replay))
         .routes(routes!(viewers::create_viewer))

@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use live_core::api::{
-    CreateStream, EndResponse, EndStream, ErrorBody, IngestTarget, StartResponse, Stream,
-    StreamPage, UpdateStream, UploadTarget,
+    CreateStream, EndResponse, EndStream, ErrorBody, IngestTarget, SellerRef, StartResponse,
+    Stream, StreamPage, UpdateStream, UploadTarget,
 };
 use live_core::{Outcome, StreamStatus, Transition, validate};
 use serde::Deserialize;
@@ -124,6 +124,22 @@ pub async fn list_streams(
 pub struct OwnParams {
     limit: Option<i64>,
     cursor: Option<String>,
+}
+
+/// The seller the token belongs to: what an app signing in checks its token with.
+#[utoipa::path(
+    get, path = "/api/me", tag = "streams",
+    responses(
+        (status = 200, description = "The signed-in seller", body = SellerRef),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("seller" = [])),
+)]
+pub async fn me(seller: Seller) -> Json<SellerRef> {
+    Json(SellerRef {
+        id: seller.id,
+        name: seller.name,
+    })
 }
 
 /// Lists the seller's own shows, every status, overdue ones included.

@@ -62,6 +62,11 @@ struct GoLiveArgs {
     /// `test` (a moving pattern, a clock and a tone) or a camera id from `live-cast devices`.
     #[arg(long, default_value = "test")]
     source: String,
+    /// Instead of a camera: a file of raw I420 frames at the profile's size, played
+    /// over and over at its rate (`make bench` gives every broadcaster it compares the
+    /// same picture this way).
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    raw_video: Option<std::path::PathBuf>,
     /// A microphone id from `live-cast devices`. Without one, the test source plays a
     /// tone and a camera goes out silent.
     #[arg(long)]
@@ -82,7 +87,7 @@ struct GoLiveArgs {
     /// What happens to the show at the end.
     #[arg(long, value_enum, default_value = "save")]
     outcome: OutcomeArg,
-    /// 720p30, 480p30 or 360p30.
+    /// 1080p30, 720p30, 480p30 or 360p30.
     #[arg(long, default_value = "720p30")]
     profile: String,
     #[command(flatten)]
@@ -230,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 title,
                 stream,
                 source,
+                raw_video,
                 microphone,
                 extra_ingest,
                 tls_allow_unknown_ca,
@@ -242,10 +248,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } = *args;
             let source = live_media::Source {
                 camera: (source != "test").then_some(source),
+                raw_video,
                 microphone,
             };
             let video = VideoProfile::by_name(&profile).with_context(|| {
-                format!("unknown profile {profile:?}: use 720p30, 480p30 or 360p30")
+                format!("unknown profile {profile:?}: use 1080p30, 720p30, 480p30 or 360p30")
             })?;
             let extra_ingests = extra_ingest
                 .iter()
