@@ -20,6 +20,13 @@ echo "==> building"
 cargo build --locked -p live-server -p live-studio --bin live-server --bin live-cast
 server_bin=$CARGO_TARGET_DIR/debug/live-server
 broadcaster_bin=$CARGO_TARGET_DIR/debug/live-cast
+# The desktop app, where there is a display to show it on.
+app_bin=""
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  bash scripts/app-deps.sh
+  cargo build --locked -p feza-live --bin feza-live
+  app_bin=$CARGO_TARGET_DIR/debug/feza-live
+fi
 
 # The hook secret both sides share: the server reads this same file when unset.
 if [ -z "${FEZA_HOOK_SECRET:-}" ]; then
@@ -84,9 +91,18 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 
+if [ -n "$app_bin" ]; then
+  echo "==> Feza Live Studio (the desktop app), signed in as the demo seller"
+  spawn env FEZA_SERVER="http://$listen" FEZA_TOKEN="$token" "$app_bin" > "$data/feza-live.log" 2>&1
+  app_line="Desktop app       Feza Live Studio, signed in as the demo seller (log: $data/feza-live.log)"
+else
+  app_line="Desktop app       not started: no display here (DISPLAY is unset); the headless live-cast runs the demo show"
+fi
+
 cat <<INFO
 
 Feza Live is running.
+  $app_line
   Public page       http://$listen/live   (Live Now, Upcoming, Recent; the demo show plays there)
   Live now (API)    http://$listen/api/streams?section=live
   Upcoming          http://$listen/api/streams?section=upcoming

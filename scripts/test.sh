@@ -2,7 +2,7 @@
 # make test: installs what is missing, builds once, then runs every test: unit tests,
 # and the integration suite (HTTP API + real nginx-rtmp + GStreamer). The suites whose
 # subject is the database's work run on SQLite and on a private PostgreSQL started
-# here; the others (media, broadcasting, the web page) on SQLite only. Under CI=true a
+# here; the others (media, broadcasting, the web page, the desktop app) on SQLite only. Under CI=true a
 # missing part fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,9 @@ step "dependencies"
 bash scripts/install-deps.sh
 bash scripts/s3-local.sh install
 bash scripts/api-tools.sh install
+# The app's window is built before the workspace (the app embeds it); tauri-driver for
+# its WebDriver tests.
+bash scripts/app-deps.sh driver
 
 step "format and lints"
 cargo fmt --all --check
@@ -64,6 +67,12 @@ failed=0
 step "unit tests and command-line tests"
 run_tests "$log_dir/unit.log" --workspace --exclude feza-tests || failed=1
 
+step "the app window's unit tests (Vitest)"
+set +e
+(cd ui && npx vitest run --reporter=verbose) 2>&1 | tee "$log_dir/ui.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
+set -e
+
 step "integration suites on one database (SQLite): ${one_db_args[*]}"
 FEZA_TEST_DB=sqlite run_tests "$log_dir/one-db.log" -p feza-tests "${one_db_args[@]}" || failed=1
 
@@ -83,17 +92,22 @@ else
 fi
 
 read -r up uf < <(count "$log_dir/unit.log")
+# Vitest's closing line: "Tests  8 passed (8)" or "Tests  1 failed | 7 passed (8)".
+read -r wp wf < <(awk '/^ *Tests +/ { for (i = 1; i <= NF; i++) { if ($(i) == "passed") p = $(i-1); if ($(i) == "failed") f = $(i-1) } }
+  END { printf "%d %d\n", p, f }' "$log_dir/ui.log")
+[ "$wp" -gt 0 ] || { echo "the app window's unit tests did not run" >&2; failed=1; }
 read -r op of < <(count "$log_dir/one-db.log")
 read -r sp sf < <(count "$log_dir/sqlite.log")
 read -r pp pf < <(count "$log_dir/postgres.log" 2>/dev/null || echo "0 0")
 printf '\n==> summary\n'
 printf 'unit tests:                       %d passed, %d failed\n' "$up" "$uf"
-printf 'media, broadcasting, page:        %d passed, %d failed\n' "$op" "$of"
+printf 'app window (Vitest):              %d passed, %d failed\n' "$wp" "$wf"
+printf 'media, broadcasting, page, app:   %d passed, %d failed\n' "$op" "$of"
 printf 'database suites, SQLite:          %d passed, %d failed\n' "$sp" "$sf"
 printf 'database suites, PostgreSQL:      %d passed, %d failed\n' "$pp" "$pf"
 if [ "$sp" -ne "$pp" ]; then
   echo "the database suites did not pass the same number of tests on both databases" >&2
   failed=1
 fi
-printf '%d passed, %d failed\n' $((up + op + sp + pp)) $((uf + of + sf + pf))
+printf '%d passed, %d failed\n' $((up + wp + op + sp + pp)) $((uf + wf + of + sf + pf))
 exit "$failed"

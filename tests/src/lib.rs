@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod probe;
 
 pub mod browser;
+pub mod desktop;
 pub mod relay;
 pub mod sse;
 

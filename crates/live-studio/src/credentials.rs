@@ -2,7 +2,7 @@
 //! a plain file. Without a Secret Service running, the token is kept for this run
 //! only, and the seller is told so.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The keyring's name for Feza Live's secrets.
 const SERVICE: &str = "live.feza.studio";
@@ -21,11 +21,13 @@ pub enum CredentialError {
 }
 
 /// The secrets of one kind (a seller's token for a server, a destination's stream key),
-/// by name, in the keyring; in memory where there is none.
+/// by name, in the keyring; in memory where there is none. The keyring is asked off
+/// the async runtime (its client waits on D-Bus).
+#[derive(Clone)]
 pub struct Secrets {
     kind: &'static str,
     /// What could not go into the keyring, for this run only.
-    fallback: Mutex<Vec<(String, String)>>,
+    fallback: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Secrets {
@@ -42,7 +44,7 @@ impl Secrets {
     fn new(kind: &'static str) -> Self {
         Self {
             kind,
-            fallback: Mutex::new(Vec::new()),
+            fallback: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -51,7 +53,12 @@ impl Secrets {
     }
 
     /// Keeps `secret` under `name`. `Err(NoKeyring)` when it is kept for this run only.
-    pub fn save(&self, name: &str, secret: &str) -> Result<(), CredentialError> {
+    pub async fn save(&self, name: &str, secret: &str) -> Result<(), CredentialError> {
+        let (me, name, secret) = (self.clone(), name.to_owned(), secret.to_owned());
+        off_runtime(move || me.save_now(&name, &secret)).await
+    }
+
+    fn save_now(&self, name: &str, secret: &str) -> Result<(), CredentialError> {
         self.forget_in_memory(name);
         match self.entry(name).and_then(|e| e.set_password(secret)) {
             Ok(()) => Ok(()),
@@ -64,7 +71,12 @@ impl Secrets {
     }
 
     /// The secret kept under `name`, if any.
-    pub fn load(&self, name: &str) -> Result<Option<String>, CredentialError> {
+    pub async fn load(&self, name: &str) -> Result<Option<String>, CredentialError> {
+        let (me, name) = (self.clone(), name.to_owned());
+        off_runtime(move || me.load_now(&name)).await
+    }
+
+    fn load_now(&self, name: &str) -> Result<Option<String>, CredentialError> {
         if let Some((_, secret)) = self.lock().iter().find(|(n, _)| n == name) {
             return Ok(Some(secret.clone()));
         }
@@ -77,7 +89,12 @@ impl Secrets {
     }
 
     /// Forgets the secret kept under `name` (nothing kept is no error).
-    pub fn forget(&self, name: &str) -> Result<(), CredentialError> {
+    pub async fn forget(&self, name: &str) -> Result<(), CredentialError> {
+        let (me, name) = (self.clone(), name.to_owned());
+        off_runtime(move || me.forget_now(&name)).await
+    }
+
+    fn forget_now(&self, name: &str) -> Result<(), CredentialError> {
         self.forget_in_memory(name);
         match self.entry(name).and_then(|e| e.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
@@ -102,4 +119,13 @@ fn no_keyring(e: &keyring::Error) -> bool {
         e,
         keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_)
     )
+}
+
+/// Runs a keyring call on a thread of its own.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CredentialError> + Send + 'static,
+) -> Result<T, CredentialError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CredentialError::Keyring(format!("the keyring call failed: {e}")))?
 }
