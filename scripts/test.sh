@@ -69,7 +69,7 @@ run_tests "$log_dir/unit.log" --workspace --exclude feza-tests || failed=1
 
 step "the app window's unit tests (Vitest)"
 set +e
-(cd ui && npx vitest run --reporter=verbose) 2>&1 | tee "$log_dir/ui.log"
+(cd ui && NO_COLOR=1 npx vitest run --reporter=verbose) 2>&1 | tee "$log_dir/ui.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 set -e
 

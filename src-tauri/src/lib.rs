@@ -8,6 +8,7 @@ use live_studio::{ApiClient, Control, GoLive, Show};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tauri::ipc::Channel;
 use tauri::{Manager, State};
 use tokio::sync::mpsc;
@@ -22,6 +23,35 @@ struct Studio {
     signed_in: Mutex<Option<ApiClient>>,
     /// The controls of the show on air, if one is.
     live: Mutex<Option<mpsc::Sender<Control>>>,
+    /// A saved show's replay is on its way to the server.
+    sending: AtomicBool,
+}
+
+impl Studio {
+    /// Whether closing the window would cut something short (a show on air, a replay
+    /// being sent): the app then stays, in the tray.
+    fn busy(&self) -> bool {
+        lock(&self.live).is_some() || self.sending.load(Ordering::Relaxed)
+    }
+}
+
+/// A desktop notification, when the window is not in front (the seller would not see
+/// the alert in it).
+fn notify_unless_in_front(app: &tauri::AppHandle, message: &str) {
+    use tauri_plugin_notification::NotificationExt;
+    let in_front = app
+        .get_webview_window("main")
+        .is_some_and(|w| w.is_focused().unwrap_or(false) && w.is_visible().unwrap_or(false));
+    if !in_front
+        && let Err(e) = app
+            .notification()
+            .builder()
+            .title("Feza Live")
+            .body(message)
+            .show()
+    {
+        log::warn!("could not show a notification: {e}");
+    }
 }
 
 impl Studio {
@@ -186,17 +216,80 @@ async fn go_live(
         }
         *live = Some(controls);
     }
-    tauri::async_runtime::spawn(async move {
-        studio::run_show(client, go, rx, |event| {
-            // Off the air: no more controls (the replay's upload may go on).
-            if matches!(event, StudioEvent::Ended(_) | StudioEvent::Failed { .. }) {
-                *lock(&app.state::<Studio>().live) = None;
+    let tell = move |event: StudioEvent| {
+        let studio = app.state::<Studio>();
+        match &event {
+            // Off the air: no more controls; a saved show's replay is sent next.
+            StudioEvent::Ended(ended) => {
+                *lock(&studio.live) = None;
+                studio.sending.store(ended.saved, Ordering::Relaxed);
             }
-            let _ = events.send(event);
+            StudioEvent::Failed { message } => {
+                *lock(&studio.live) = None;
+                studio.sending.store(false, Ordering::Relaxed);
+                notify_unless_in_front(&app, message);
+            }
+            StudioEvent::Done(_) => studio.sending.store(false, Ordering::Relaxed),
+            StudioEvent::Alert(alert) => notify_unless_in_front(&app, &alert.message),
+            _ => {}
+        }
+        let _ = events.send(event);
+    };
+    tauri::async_runtime::spawn(studio::run_show(client, go, rx, tell));
+    Ok(())
+}
+
+/// Sends the replays left waiting by an earlier run (the app quit, or the network was
+/// down, while one was being sent), telling their progress on `events`. Nothing is
+/// started while a show is on air or a replay is being sent already.
+#[tauri::command]
+async fn send_waiting_replays(
+    app: tauri::AppHandle,
+    studio: State<'_, Studio>,
+    events: Channel<StudioEvent>,
+) -> Said<()> {
+    let client = studio.client()?;
+    if lock(&studio.live).is_some() || studio.sending.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let queue = match live_studio::queue::Queue::open(&studio.recordings).await {
+        Ok(queue) => queue,
+        Err(e) => {
+            studio.sending.store(false, Ordering::SeqCst);
+            return Err(e.to_string());
+        }
+    };
+    tauri::async_runtime::spawn(async move {
+        let sent = studio::send_replays(&client, &queue, &mut |e| {
+            let _ = events.send(e);
         })
         .await;
+        app.state::<Studio>().sending.store(false, Ordering::SeqCst);
+        for outcome in sent {
+            let _ = events.send(StudioEvent::Done(studio::DoneView::of(&outcome)));
+        }
     });
     Ok(())
+}
+
+/// Removes a comment from the seller's show.
+#[tauri::command]
+async fn remove_comment(studio: State<'_, Studio>, show: String, comment: String) -> Said<()> {
+    let client = studio.client()?;
+    client
+        .remove_comment(&show, &comment)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Blocks a viewer from the seller's shows' chat and reactions.
+#[tauri::command]
+async fn block_viewer(studio: State<'_, Studio>, show: String, viewer: String) -> Said<()> {
+    let client = studio.client()?;
+    client
+        .block(&show, &viewer)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// What the window changes while live.
@@ -228,6 +321,38 @@ async fn control(studio: State<'_, Studio>, control: ControlArg) -> Said<()> {
         .map_err(|_| "the show has ended already".to_owned())
 }
 
+/// The tray icon: the window back, or quit (refused while busy).
+fn tray(app: &tauri::App) -> tauri::Result<()> {
+    use tauri::menu::{Menu, MenuItem};
+    use tauri::tray::TrayIconBuilder;
+    let show = MenuItem::with_id(app, "show", "Show Feza Live", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&show, &quit])?;
+    let mut tray = TrayIconBuilder::with_id("feza-live")
+        .tooltip("Feza Live")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id().as_ref() {
+            "show" => {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.show();
+                    let _ = w.set_focus();
+                }
+            }
+            "quit" if app.state::<Studio>().busy() => notify_unless_in_front(
+                app,
+                "A show is on air or its replay is being sent: end the show, or wait for the \
+                 replay, before quitting.",
+            ),
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}
+
 pub fn run() {
     tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _, _| {
@@ -253,8 +378,27 @@ pub fn run() {
                 recordings: data.join("recordings"),
                 signed_in: Mutex::new(None),
                 live: Mutex::new(None),
+                sending: AtomicBool::new(false),
             });
+            // Without a tray (no status-notifier host), the app goes on without one.
+            if let Err(e) = tray(app) {
+                log::warn!("no tray icon: {e}");
+            }
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window while a show is on air or its replay is being sent
+            // hides it: the app goes on in the tray until the work is done.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.app_handle().state::<Studio>().busy()
+            {
+                api.prevent_close();
+                let _ = window.hide();
+                notify_unless_in_front(
+                    window.app_handle(),
+                    "Feza Live goes on in the tray until your show and its replay are done.",
+                );
+            }
         })
         .invoke_handler(tauri::generate_handler![
             restore,
@@ -265,7 +409,10 @@ pub fn run() {
             update_show,
             cancel_show,
             go_live,
-            control
+            control,
+            remove_comment,
+            block_viewer,
+            send_waiting_replays
         ])
         .run(tauri::generate_context!())
         .expect("the Feza Live window could not open");

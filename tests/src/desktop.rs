@@ -53,12 +53,18 @@ impl Desktop {
         }
         let driver = tauri_driver();
         let home = tempfile::tempdir().expect("a home folder");
-        let display_number = (90..190)
-            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-            .expect("a free display");
+        // Free, and never the same for two desktops of this process starting at once.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(90);
+        let display_number =
+            std::iter::from_fn(|| Some(NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)))
+                .take(200)
+                .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+                .expect("a free display");
         let display = format!(":{display_number}");
+        use std::os::unix::process::CommandExt;
         let xvfb = Command::new("Xvfb")
             .args([&display, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -79,8 +85,11 @@ impl Desktop {
 eval "$(printf %s feza-test | gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL
 exec "$2" --port "$3" --native-port "$4" --native-driver /usr/bin/WebKitWebDriver"#;
+        // A process group of its own: the bus, the keyring, the drivers and the app
+        // all end with it.
         let session = Command::new("dbus-run-session")
             .args(["--", "bash", "-c", script, "session"])
+            .process_group(0)
             .arg(&bus_file)
             .arg(&driver)
             .args([driver_port.to_string(), native_port.to_string()])
@@ -180,6 +189,26 @@ exec "$2" --port "$3" --native-port "$4" --native-driver /usr/bin/WebKitWebDrive
         found
     }
 
+    /// Kills the app of this desktop (SIGKILL, as a crash or a power cut ends it):
+    /// every `feza-live` process whose home is this desktop's.
+    pub fn kill_app(&self) -> usize {
+        let home = format!("HOME={}", self.home.path().display());
+        let mut killed = 0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let dir = entry.path();
+            let is_app = std::fs::read_link(dir.join("exe"))
+                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "feza-live"));
+            let ours = std::fs::read(dir.join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == home.as_bytes()));
+            if is_app && ours {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     /// The display's name (`:N`), for screenshots of the whole screen.
     pub fn display(&self) -> &str {
         &self.display
@@ -189,7 +218,9 @@ exec "$2" --port "$3" --native-port "$4" --native-driver /usr/bin/WebKitWebDrive
 impl Drop for Desktop {
     fn drop(&mut self) {
         for child in [&mut self.session, &mut self.xvfb] {
-            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
         }
     }

@@ -70,8 +70,25 @@ async fn text_until(
 
 async fn type_into(ui: &Client, css: &str, value: &str) {
     let el = element(ui, css).await;
-    // Into the field, as a person clicks before typing: the keys go where the focus is.
+    // Into the field, as a person clicks before typing: the keys go where the focus
+    // is, so the typing waits until it is there.
     el.click().await.expect("click into the field");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ui
+        .execute(
+            "return document.activeElement === document.querySelector(arguments[0]);",
+            vec![json!(css)],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        != Some(true)
+    {
+        if Instant::now() > deadline {
+            fail(ui, format!("{css} never took the focus")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     el.clear().await.expect("clear the field");
     el.send_keys(value).await.expect("type into the field");
 }
@@ -84,7 +101,9 @@ async fn click(ui: &Client, css: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seller_signs_in_schedules_a_show_goes_live_on_it_and_saves_it() {
-    let (app, _ingest) = feza_tests::stack(60).await;
+    // Alone on the machine: a window, a show and its encoder beside another's would
+    // measure the machine, not the app.
+    let (app, _ingest) = feza_tests::stack_alone(60).await;
     let token = app.seller("Maria R.").await;
     let desktop = Desktop::start();
     let ui = desktop.open_app().await;
@@ -180,9 +199,111 @@ async fn a_seller_signs_in_schedules_a_show_goes_live_on_it_and_saves_it() {
     for counter in ["#count-likes", "#count-comments", "#count-viewers"] {
         text_until(&ui, counter, Duration::from_secs(3), |t| t == "1").await;
     }
+    text_until(&ui, "#chat .comment-text", Duration::from_secs(3), |t| {
+        t == "Is the blue one in size M?"
+    })
+    .await;
     let seen = acted.elapsed();
-    assert!(seen < Duration::from_secs(2), "the counts took {seen:?}");
+    assert!(
+        seen < Duration::from_secs(2),
+        "the counts and the comment took {seen:?}"
+    );
     screenshot(&ui, "live").await;
+
+    // Mute and camera off: what viewers get (the ingest's HLS) is silent and black
+    // while they are, and the show goes on.
+    let playback = app
+        .stream(None, &id)
+        .await
+        .playback_url
+        .expect("a live show's playback URL");
+    // The ingest writes the playlist once it holds a first segment.
+    feza_tests::eventually("the viewers' playlist", Duration::from_secs(20), || async {
+        let r = app.client.get(&playback).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let capture = tempfile::tempdir().unwrap();
+    let captured = capture.path().join("viewers.ts");
+    let mut recorder = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i", &playback])
+        .args(["-t", "16", "-c", "copy"])
+        .arg(&captured)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run ffmpeg");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    click(&ui, "#mute").await;
+    click(&ui, "#camera").await;
+    text_until(&ui, "#mute", Duration::from_secs(3), |t| t == "Unmute").await;
+    text_until(&ui, "#camera", Duration::from_secs(3), |t| t == "Camera on").await;
+    screenshot(&ui, "muted").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    click(&ui, "#mute").await;
+    click(&ui, "#camera").await;
+    text_until(&ui, "#mute", Duration::from_secs(3), |t| t == "Mute").await;
+    let recorded = tokio::time::timeout(Duration::from_secs(40), recorder.wait())
+        .await
+        .expect("the viewers' stream recorded")
+        .unwrap();
+    assert!(
+        recorded.success(),
+        "ffmpeg could not record the viewers' stream"
+    );
+    let captured = captured.to_string_lossy().into_owned();
+    let black = feza_tests::probe::black_spans(&captured);
+    let silent = feza_tests::probe::silent_spans(&captured);
+    assert!(
+        black.iter().any(|(_, d)| (4.0..=8.0).contains(d)),
+        "viewers saw black for as long: {black:?}"
+    );
+    assert!(
+        silent.iter().any(|(_, d)| (4.0..=8.0).contains(d)),
+        "viewers heard silence for as long: {silent:?}"
+    );
+
+    // Moderation: a comment removed leaves the chat everywhere; a viewer blocked can
+    // no longer comment.
+    let rude = app
+        .post(
+            Some(&viewer),
+            &format!("/api/streams/{id}/comments"),
+            json!({ "text": "This is overpriced junk" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let rude = rude.body["id"].as_str().unwrap().to_owned();
+    click(
+        &ui,
+        &format!("#chat li[data-id='{rude}'] button[title^='Remove']"),
+    )
+    .await;
+    text_until(&ui, "#chat", Duration::from_secs(5), |t| {
+        !t.contains("overpriced")
+    })
+    .await;
+    let left = app
+        .get(None, &format!("/api/streams/{id}/comments"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        left.body["comments"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        left.body
+    );
+    click(&ui, "#chat li button[title^='This viewer']").await;
+    feza_tests::eventually("the viewer blocked", Duration::from_secs(5), || async {
+        let r = app
+            .post(
+                Some(&viewer),
+                &format!("/api/streams/{id}/comments"),
+                json!({ "text": "hello?" }),
+            )
+            .await;
+        (r.status == StatusCode::FORBIDDEN).then_some(())
+    })
+    .await;
 
     // End with Save: the replay is sent, and the app says so.
     click(&ui, "#end").await;
@@ -195,6 +316,65 @@ async fn a_seller_signs_in_schedules_a_show_goes_live_on_it_and_saves_it() {
     .await;
     screenshot(&ui, "saved").await;
     eprintln!("the app says: {done}");
+    let show = app.stream(None, &id).await;
+    assert_eq!(show.status, live_core::StreamStatus::Archived);
+    ui.close().await.expect("the app closes");
+}
+
+/// The app killed mid-show (a crash, the power cut): started again, it offers the show
+/// (still live on the server, within its grace) for continuing, and continuing keeps it
+/// the same show, live again, its viewers' page unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_left_by_a_killed_app_is_continued_as_the_same_show() {
+    let (app, _ingest) = feza_tests::stack_alone(90).await;
+    let token = app.seller("Maria R.").await;
+    let desktop = Desktop::start();
+    let ui = desktop.open_app().await;
+    type_into(&ui, "#server", &app.base).await;
+    type_into(&ui, "#token", &token).await;
+    click(&ui, "#sign-in-button").await;
+    type_into(&ui, "#show-title", "Silver rings, last pieces").await;
+    click(&ui, "#go-live-now").await;
+    text_until(&ui, "#live-state", Duration::from_secs(30), |t| t == "Live").await;
+    let id = app.first_live_show(Duration::from_secs(5)).await;
+
+    assert!(desktop.kill_app() >= 1, "no app to kill");
+    drop(ui);
+    // Started again: signed in from the keyring, the show offered for continuing.
+    let ui = desktop.open_app().await;
+    let offered = format!("li.show[data-id='{id}'] .live-button");
+    text_until(&ui, &offered, Duration::from_secs(20), |t| t == "Continue").await;
+    assert_eq!(
+        app.stream(None, &id).await.status,
+        live_core::StreamStatus::Live
+    );
+    screenshot(&ui, "continue").await;
+    click(&ui, &offered).await;
+    text_until(&ui, "#live-state", Duration::from_secs(60), |t| t == "Live").await;
+    feza_tests::eventually(
+        "the ingest connected again",
+        Duration::from_secs(30),
+        || async {
+            let show = app.stream(Some(&token), &id).await;
+            (show.ingest_state == Some(live_core::IngestState::Connected)).then_some(())
+        },
+    )
+    .await;
+    let mine = app
+        .get(Some(&token), "/api/me/streams")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        mine.body["streams"].as_array().unwrap().len(),
+        1,
+        "the same show, not a new one"
+    );
+    click(&ui, "#end").await;
+    click(&ui, "#end-save").await;
+    text_until(&ui, "#upload-state", Duration::from_secs(120), |t| {
+        t.contains("100 % sent")
+    })
+    .await;
     let show = app.stream(None, &id).await;
     assert_eq!(show.status, live_core::StreamStatus::Archived);
     ui.close().await.expect("the app closes");

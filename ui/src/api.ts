@@ -88,6 +88,16 @@ export interface Alert {
   message: string;
 }
 
+export interface Comment {
+  id: string;
+  viewer_id: string;
+  viewer_name: string;
+  text: string;
+  created_at: string;
+}
+
+export type ChatEvent = ({ kind: "comment" } & Comment) | { kind: "removed"; id: string };
+
 export interface EndedView {
   stream: Stream;
   saved: boolean;
@@ -115,6 +125,7 @@ export interface DoneView {
 export type StudioEvent =
   | ({ kind: "live" } & LiveView)
   | ({ kind: "alert" } & Alert)
+  | { kind: "chat"; event: ChatEvent }
   | ({ kind: "ended" } & EndedView)
   | ({ kind: "upload" } & UploadView)
   | ({ kind: "done" } & DoneView)
@@ -142,6 +153,13 @@ export const api = {
   mute: (muted: boolean) => invoke<void>("control", { control: { kind: "mic", muted } }),
   camera: (on: boolean) => invoke<void>("control", { control: { kind: "camera", on } }),
   end: (save: boolean) => invoke<void>("control", { control: { kind: "end", save } }),
+  sendWaitingReplays: (onEvent: (e: StudioEvent) => void) => {
+    const events = new Channel<StudioEvent>();
+    events.onmessage = onEvent;
+    return invoke<void>("send_waiting_replays", { events });
+  },
+  removeComment: (show: string, comment: string) => invoke<void>("remove_comment", { show, comment }),
+  blockViewer: (show: string, viewer: string) => invoke<void>("block_viewer", { show, viewer }),
 };
 
 /// A command's refusal as the window shows it (the app sends sentences).

@@ -219,6 +219,9 @@ pub struct NewComment {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Comment {
     pub id: String,
+    /// Who said it (what a seller blocks).
+    #[serde(default)]
+    pub viewer_id: String,
     pub viewer_name: String,
     pub text: String,
     pub created_at: DateTime<Utc>,

@@ -2,8 +2,8 @@
 
 use live_core::Outcome;
 use live_core::api::{
-    CreateStream, EndResponse, EndStream, ErrorBody, SellerRef, StartResponse, Stream, StreamPage,
-    UpdateStream,
+    Comment, CommentPage, CreateStream, EndResponse, EndStream, ErrorBody, NewBlock, SellerRef,
+    StartResponse, Stream, StreamPage, UpdateStream,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -145,7 +145,9 @@ impl ApiClient {
             .await
             .map_err(|e| ClientError::Protocol(e.without_url().to_string()))?;
         if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+            // No body (204) reads as JSON null: what a call answered with nothing asks for.
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            serde_json::from_slice(body).map_err(|e| ClientError::Protocol(e.to_string()))
         } else {
             // A refusal is Feza Live's own (4xx with its error body); anything else may
             // go away by itself, or means the address is wrong, and is said so.
@@ -190,6 +192,43 @@ impl ApiClient {
                 .json(change),
         )
         .await
+    }
+
+    /// The latest comments of a show (up to 50), oldest first.
+    pub async fn comments(&self, id: &str) -> Result<Vec<Comment>, ClientError> {
+        let page: CommentPage = self
+            .send(
+                self.http
+                    .get(self.url(&format!("/api/streams/{id}/comments"))),
+            )
+            .await?;
+        Ok(page.comments)
+    }
+
+    /// Removes a comment from the seller's show (its text leaves every viewer's chat).
+    pub async fn remove_comment(&self, id: &str, comment_id: &str) -> Result<(), ClientError> {
+        self.send_empty(
+            self.http
+                .delete(self.url(&format!("/api/streams/{id}/comments/{comment_id}"))),
+        )
+        .await
+    }
+
+    /// Blocks a viewer from commenting and reacting on the seller's shows.
+    pub async fn block(&self, id: &str, viewer_id: &str) -> Result<(), ClientError> {
+        self.send_empty(
+            self.http
+                .post(self.url(&format!("/api/streams/{id}/blocks")))
+                .json(&NewBlock {
+                    viewer_id: viewer_id.to_owned(),
+                }),
+        )
+        .await
+    }
+
+    /// [`Self::send`] for a call answered with no body.
+    async fn send_empty(&self, req: reqwest::RequestBuilder) -> Result<(), ClientError> {
+        self.send::<serde_json::Value>(req).await.map(|_| ())
     }
 
     /// The seller this client's token belongs to: a refused token is

@@ -2,6 +2,7 @@
 //! replay) told as events the app's window draws, each serializable as it is. The app
 //! only wires these to its window; nothing here knows of a window.
 
+use crate::live_events::{ChatEvent, follow_chat};
 use crate::queue::{EntryState, Queue};
 use crate::session::{Alert, Control, GoLive, SessionEvent, Tick};
 use crate::upload::Progress;
@@ -19,6 +20,10 @@ pub enum StudioEvent {
     /// Every second while live.
     Live(Box<LiveView>),
     Alert(Alert),
+    /// The show's chat: a comment said or removed.
+    Chat {
+        event: ChatEvent,
+    },
     /// The show ended: what the server made of it, and where its recording is.
     Ended(Box<EndedView>),
     /// The replay on its way to the server.
@@ -178,6 +183,23 @@ pub struct DoneView {
     pub share_url: String,
 }
 
+impl DoneView {
+    /// How a replay's sending ended, from the queue's outcome.
+    pub fn of(outcome: &crate::queue::Outcome) -> Self {
+        Self {
+            stream_id: outcome.stream_id.clone(),
+            replay: match outcome.state {
+                EntryState::Done => "ready",
+                EntryState::Processing => "processing",
+                EntryState::Failed => "failed",
+                EntryState::Queued => "queued",
+            },
+            message: outcome.error.clone(),
+            share_url: String::new(),
+        }
+    }
+}
+
 /// Runs a whole show as the app does: live until a [`Control::End`] (or the server
 /// ends it), then, when saved, its replay sent from the queue. Everything is told to
 /// `on_event`; nothing is returned but through it.
@@ -185,9 +207,11 @@ pub async fn run_show(
     client: ApiClient,
     go: GoLive,
     controls: tokio::sync::mpsc::Receiver<Control>,
-    mut on_event: impl FnMut(StudioEvent) + Send,
+    on_event: impl Fn(StudioEvent) + Clone + Send + Sync + 'static,
 ) {
     let queue = go.queue.clone();
+    // The chat is followed from the moment the show is live.
+    let mut chat: Option<tokio::task::JoinHandle<()>> = None;
     let session =
         crate::session::go_live(
             &client,
@@ -196,12 +220,24 @@ pub async fn run_show(
             controls,
             |event| match event {
                 SessionEvent::Tick(tick) => {
-                    on_event(StudioEvent::Live(Box::new(LiveView::of(&tick))))
+                    if chat.is_none() && tick.show.status == StreamStatus::Live {
+                        let mut said = follow_chat(&client, &tick.show.id);
+                        let tell = on_event.clone();
+                        chat = Some(tokio::spawn(async move {
+                            while let Some(event) = said.recv().await {
+                                tell(StudioEvent::Chat { event });
+                            }
+                        }));
+                    }
+                    on_event(StudioEvent::Live(Box::new(LiveView::of(&tick))));
                 }
                 SessionEvent::Alert(alert) => on_event(StudioEvent::Alert(alert)),
             },
         )
         .await;
+    if let Some(chat) = chat {
+        chat.abort();
+    }
     let report = match session {
         Ok(report) => report,
         Err(e) => {
@@ -245,13 +281,12 @@ pub async fn run_show(
         on_event(done(if saved { "queued" } else { "discarded" }, None));
         return;
     };
-    let sent = send_replays(&client, &queue, &mut on_event).await;
-    let mine = sent.iter().find(|o| o.stream_id == id);
-    on_event(match mine.map(|o| (o.state, o.error.clone())) {
-        Some((EntryState::Done, _)) => done("ready", None),
-        Some((EntryState::Processing, _)) => done("processing", None),
-        Some((EntryState::Failed, why)) => done("failed", why),
-        Some((EntryState::Queued, why)) => done("queued", why),
+    let sent = send_replays(&client, &queue, &mut |e| on_event(e)).await;
+    on_event(match sent.iter().find(|o| o.stream_id == id) {
+        Some(outcome) => StudioEvent::Done(DoneView {
+            share_url: share_url.clone(),
+            ..DoneView::of(outcome)
+        }),
         None => done("queued", None),
     });
 }

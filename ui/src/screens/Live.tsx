@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, said, type Alert, type DoneView, type EndedView, type LiveView, type Stream, type UploadView } from "../api";
+import { api, said, type Alert, type Comment, type DoneView, type EndedView, type LiveView, type Stream, type UploadView } from "../api";
 import { bytes, clock, count, counted } from "../format";
 import { destinationLine, liveState, uploadLine } from "../view";
 
@@ -17,6 +17,7 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
   const [upload, setUpload] = useState<UploadView | null>(null);
   const [done, setDone] = useState<DoneView | null>(null);
   const [failed, setFailed] = useState("");
+  const [chat, setChat] = useState<Comment[]>([]);
   const [asking, setAsking] = useState<"end" | "discard" | null>(null);
   const [ending, setEnding] = useState(false);
   const started = useRef(false);
@@ -34,6 +35,12 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
           case "alert":
             setAlerts((a) => [...a.slice(-4), { kind: e.kind, message: e.message }]);
             break;
+          case "chat": {
+            const c = e.event;
+            if (c.kind === "comment") setChat((all) => [...all.slice(-199), c]);
+            else setChat((all) => all.filter((x) => x.id !== c.id));
+            break;
+          }
           case "ended":
             setEnded(e);
             break;
@@ -50,6 +57,21 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
       })
       .catch((e) => setFailed(said(e)));
   }, []);
+
+  // Shortcuts: Ctrl+Shift+M mute, Ctrl+Shift+K camera, Ctrl+Shift+E end the show.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.ctrlKey || !e.shiftKey || !view) return;
+      const key = e.key.toLowerCase();
+      if (key === "m") api.mute(!view.mic_muted);
+      else if (key === "k") api.camera(!view.camera_on);
+      else if (key === "e") setAsking("end");
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [view]);
 
   const end = async (save: boolean) => {
     setAsking(null);
@@ -96,7 +118,7 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
               Copy link
             </button>
           )}
-          <button class="end-button" id="end" disabled={!view || ending} onClick={() => setAsking("end")}>
+          <button class="end-button" id="end" disabled={!view || ending} onClick={() => setAsking("end")} title="Ctrl+Shift+E">
             {ending ? "Ending…" : "End show"}
           </button>
         </div>
@@ -127,6 +149,7 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
               class={view?.mic_muted ? "toggle on" : "toggle"}
               disabled={!view}
               onClick={() => view && api.mute(!view.mic_muted)}
+              title="Ctrl+Shift+M"
             >
               {view?.mic_muted ? "Unmute" : "Mute"}
             </button>
@@ -135,6 +158,7 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
               class={view && !view.camera_on ? "toggle on" : "toggle"}
               disabled={!view}
               onClick={() => view && api.camera(!view.camera_on)}
+              title="Ctrl+Shift+K"
             >
               {view && !view.camera_on ? "Camera on" : "Camera off"}
             </button>
@@ -142,6 +166,11 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
           {view?.mic_lost && <p class="notice warn">{view.mic_lost}</p>}
           {view?.camera_lost && <p class="notice warn">{view.camera_lost}</p>}
         </section>
+        <Chat
+          show={view?.stream_id}
+          comments={chat}
+          onError={(message) => setAlerts((a) => [...a.slice(-4), { kind: "control_refused", message }])}
+        />
         <section class="card destinations" id="destinations">
           <h3>Destinations</h3>
           {(view?.destinations ?? []).map((d) => {
@@ -208,6 +237,40 @@ export function Live(props: { going: GoingLive; onClose: () => void }) {
         </div>
       )}
     </main>
+  );
+}
+
+function Chat(props: { show: string | undefined; comments: Comment[]; onError: (e: string) => void }) {
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    list.current?.scrollTo({ top: list.current.scrollHeight });
+  }, [props.comments.length]);
+  const act = (work: Promise<void>) => work.catch((e) => props.onError(said(e)));
+  return (
+    <section class="card chat" id="chat">
+      <h3>Chat</h3>
+      {props.comments.length === 0 ? (
+        <p class="muted">Comments appear here as viewers write them.</p>
+      ) : (
+        <ol ref={list}>
+          {props.comments.map((c) => (
+            <li class="comment" data-id={c.id}>
+              <div>
+                <strong>{c.viewer_name}</strong> <span class="comment-text">{c.text}</span>
+              </div>
+              <div class="comment-actions">
+                <button class="link" title="Remove this comment for everyone" onClick={() => props.show && act(api.removeComment(props.show, c.id))}>
+                  Remove
+                </button>
+                <button class="link" title="This viewer can no longer comment or react on your shows" onClick={() => props.show && act(api.blockViewer(props.show, c.viewer_id))}>
+                  Block
+                </button>
+              </div>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
   );
 }
 

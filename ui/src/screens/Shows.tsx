@@ -1,7 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, said, type SignedIn, type Stream } from "../api";
+import { api, said, type DoneView, type SignedIn, type Stream, type UploadView } from "../api";
+
+type Sending = ({ kind: "upload" } & UploadView) | ({ kind: "done" } & DoneView);
 import { counted, fromLocalInput, when } from "../format";
-import { checkShow, DESCRIPTION_MAX, groupShows, showBadge, TITLE_MAX, type ShowForm } from "../view";
+import { checkShow, DESCRIPTION_MAX, groupShows, showBadge, TITLE_MAX, uploadLine, type ShowForm } from "../view";
 
 const PROFILES = [
   { id: "1080p30", label: "1080p · sharpest (needs a fast computer and upload)" },
@@ -27,9 +29,19 @@ export function Shows(props: {
         setError("");
       })
       .catch((e) => setError(said(e)));
+  // Replays an earlier run left unsent go on now, their progress shown here.
+  const [sending, setSending] = useState<Record<string, Sending>>({});
   useEffect(() => {
     refresh();
     const timer = setInterval(refresh, 5000);
+    api
+      .sendWaitingReplays((e) => {
+        if (e.kind === "upload" || e.kind === "done") {
+          setSending((all) => ({ ...all, [e.stream_id]: e }));
+          if (e.kind === "done") refresh();
+        }
+      })
+      .catch((e) => setError(said(e)));
     return () => clearInterval(timer);
   }, []);
 
@@ -76,7 +88,7 @@ export function Shows(props: {
               }
             }}
           />
-          <ShowGroup title="Past" shows={groups.past} />
+          <ShowGroup title="Past" shows={groups.past} sending={sending} />
         </section>
         <aside class="side">
           <Schedule
@@ -100,6 +112,7 @@ export function Shows(props: {
 function ShowGroup(props: {
   title: string;
   shows: Stream[];
+  sending?: Record<string, Sending>;
   onGoLive?: (s: Stream) => void;
   onCancel?: (s: Stream) => void;
 }) {
@@ -110,6 +123,7 @@ function ShowGroup(props: {
       <ul>
         {props.shows.map((s) => {
           const badge = showBadge(s);
+          const sent = props.sending?.[s.id];
           const at = s.scheduled_at ?? s.started_at;
           return (
             <li class="show" data-id={s.id}>
@@ -121,6 +135,10 @@ function ShowGroup(props: {
                   {s.counts.reminders > 0 ? ` · ${counted(s.counts.reminders, "reminder")}` : ""}
                   {s.status === "archived" || s.status === "ended" ? ` · ${counted(s.counts.peak_viewers, "viewer")} at most` : ""}
                 </span>
+                {sent?.kind === "upload" && <span class="sending">Sending the replay: {uploadLine(sent).text}</span>}
+                {sent?.kind === "done" && sent.replay === "failed" && (
+                  <span class="field-error">The replay could not be sent: {sent.message}</span>
+                )}
               </div>
               <div class="show-actions">
                 {props.onCancel && (

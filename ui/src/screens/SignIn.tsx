@@ -40,7 +40,6 @@ export function SignIn(props: { error?: string; onSignedIn: (s: SignedIn) => voi
             value={server}
             onInput={(e) => setServer(e.currentTarget.value)}
             required
-            autoFocus
           />
         </label>
         <label>

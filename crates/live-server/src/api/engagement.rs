@@ -511,6 +511,7 @@ pub async fn react(
 #[derive(sqlx::FromRow)]
 struct CommentRow {
     id: String,
+    viewer_id: String,
     display_name: String,
     body: String,
     created_at: i64,
@@ -520,6 +521,7 @@ impl CommentRow {
     fn view(self) -> Comment {
         Comment {
             id: self.id,
+            viewer_id: self.viewer_id,
             viewer_name: self.display_name,
             text: self.body,
             created_at: from_ms(self.created_at),
@@ -582,6 +584,7 @@ pub async fn comment(
     tx.commit().await?;
     let comment = Comment {
         id: comment_id,
+        viewer_id: viewer.id.clone(),
         viewer_name: viewer.display_name,
         text,
         created_at: from_ms(now),
@@ -623,7 +626,7 @@ pub async fn comments(
 ) -> Result<Json<CommentPage>, ApiError> {
     let row = store::load_visible(&state, &id, None).await?;
     let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
-    let base = "select c.id, v.display_name, c.body, c.created_at from comments c \
+    let base = "select c.id, c.viewer_id, v.display_name, c.body, c.created_at from comments c \
                 join viewers v on v.id = c.viewer_id \
                 where c.stream_id = $1 and c.deleted_at is null";
     let rows: Vec<CommentRow> = match q.after {
